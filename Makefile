@@ -1,0 +1,40 @@
+# make dev   set everything up and run the whole system locally (no network needed)
+# make test  set everything up and run the whole test suite
+# make bench run the benchmarks (figures go to docs/BENCHMARKS.md)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install dev test test-postgres bench lint collectstatic clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install
+	$(PY) -m infra.local.devstack
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench
+
+collectstatic: install
+	STAGE=local $(PY) manage.py collectstatic --noinput
+
+lint: install
+	$(VENV)/bin/cfn-lint infra/aws/*.yaml
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,323 @@
+"""
+Settings for every stage, read from the environment (twelve-factor).
+
+STAGE is one of:
+  local  a developer's machine (`make dev`): DEBUG, SQLite, console mail, the Telegram sandbox
+  test   the test suite (tests/settings.py sets it)
+  dev    the deployed development stage (its own bot, domain, queue, secret, database)
+  prod   the deployed production stage
+
+Deployed stages refuse to start when a required value is missing and say which one.
+Secrets never live here: see project/core/secrets.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+STAGES = ("local", "test", "dev", "prod")
+STAGE = os.environ.get("STAGE", "local")
+if STAGE not in STAGES:
+    raise ImproperlyConfigured(f"STAGE must be one of {', '.join(STAGES)}, not {STAGE!r}.")
+DEPLOYED = STAGE in ("dev", "prod")
+
+
+def env(name: str, default: str | None = None, *, required_when_deployed: bool = False) -> str:
+    """A value from the environment; a deployed stage without a required one stops here."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if required_when_deployed and DEPLOYED:
+        raise ImproperlyConfigured(
+            f"STAGE={STAGE} needs the environment variable {name}; it is missing or empty."
+        )
+    return default if default is not None else ""
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+# --- Stage, host and security -------------------------------------------------------------
+
+DEBUG = STAGE == "local" and env_bool("DJANGO_DEBUG", True)
+
+# The public host of the site. Deployed stages serve it from a custom domain (the API Gateway
+# default host would put the stage name in every path and fail Telegram's domain check).
+SITE_DOMAIN = env("SITE_DOMAIN", "127.0.0.1:8000", required_when_deployed=True)
+SITE_SCHEME = "https" if DEPLOYED else env("SITE_SCHEME", "http")
+SITE_NAME = env("SITE_NAME", "Meetups")
+SITE_URL = f"{SITE_SCHEME}://{SITE_DOMAIN}"
+SITE_ID = 1
+
+_site_host = SITE_DOMAIN.split(":")[0]
+ALLOWED_HOSTS = [_site_host, *env_list("EXTRA_ALLOWED_HOSTS")]
+if not DEPLOYED:
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost", "testserver"]
+CSRF_TRUSTED_ORIGINS = [SITE_URL, *env_list("EXTRA_CSRF_TRUSTED_ORIGINS")]
+
+_local_secret_key = "django-insecure-local-only-key-never-used-when-deployed"
+SECRET_KEY = env("DJANGO_SECRET_KEY", _local_secret_key if not DEPLOYED else "")
+if DEPLOYED and not SECRET_KEY:
+    # Kept in the stage secret rather than in Lambda's environment; read once per container.
+    from project.core.secrets import get_secret
+
+    SECRET_KEY = get_secret("django_secret_key")
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            f"STAGE={STAGE} needs DJANGO_SECRET_KEY, or django_secret_key in the stage secret."
+        )
+
+if DEPLOYED:
+    # API Gateway terminates TLS and forwards the original scheme.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = False  # API Gateway only speaks HTTPS already
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    USE_X_FORWARDED_HOST = False  # the custom domain is the Host header itself
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Our pages load nothing from elsewhere; the header keeps it that way.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'"
+)
+
+# --- Applications ---------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.telegram",
+    "allauth.socialaccount.providers.openid_connect",
+    "project.core",
+    "project.accounts",
+    "project.telegram_accounts",
+    "project.notifications",
+    "project.meetups",
+    "project.bot",
+    "project.ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "project.core.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "project.core.context_processors.site",
+                "project.core.context_processors.notices",
+            ],
+        },
+    },
+]
+
+# --- Database, cache, sessions ------------------------------------------------------------
+
+_default_db = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", _default_db, required_when_deployed=True),
+        # Lambda containers are reused: keep the connection between invocations, and check
+        # it before use, since RDS may have closed it while the container was frozen.
+        conn_max_age=int(env("DB_CONN_MAX_AGE", "60" if DEPLOYED else "0")),
+        conn_health_checks=True,
+    )
+}
+
+# Sessions and allauth's rate limits must hold across every Lambda container, so deployed
+# stages keep both in the database (or in Redis when REDIS_URL is set), never in memory.
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+elif DEPLOYED or STAGE == "local":
+    # Local runs several processes too (site, webhook gateway, sender poller).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Static files ---------------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"  # filled by collectstatic before packaging
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if DEPLOYED
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Internationalisation -------------------------------------------------------------------
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Email ----------------------------------------------------------------------------------
+
+EMAIL_DELIVERY = env("EMAIL_DELIVERY", "console" if not DEPLOYED else "ses")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <no-reply@{_site_host}>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+LOCAL_MAIL_DIR = BASE_DIR / "var" / "mail"
+if STAGE == "test":
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+elif EMAIL_DELIVERY == "console":
+    # Prints each email to the terminal and keeps a copy for the local /dev/mail/ page.
+    EMAIL_BACKEND = "project.core.mail.LocalMailBackend"
+elif EMAIL_DELIVERY == "ses":
+    EMAIL_BACKEND = "django_ses.SESBackend"
+    AWS_SES_REGION_NAME = env("AWS_SES_REGION", env("AWS_REGION", "eu-central-1"))
+    AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
+elif EMAIL_DELIVERY == "smtp":
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env("EMAIL_HOST", required_when_deployed=True)
+    EMAIL_PORT = int(env("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    raise ImproperlyConfigured(f"EMAIL_DELIVERY must be console, ses or smtp, not {EMAIL_DELIVERY!r}.")
+
+# --- AWS ------------------------------------------------------------------------------------
+
+AWS_REGION = env("AWS_REGION", "eu-central-1")
+OUTBOX_QUEUE_URL = env("OUTBOX_QUEUE_URL", required_when_deployed=True)
+OUTBOX_DLQ_URL = env("OUTBOX_DLQ_URL")
+SECRETS_BACKEND = env("SECRETS_BACKEND", "aws" if DEPLOYED else "env")
+SECRETS_NAME = env("SECRETS_NAME", f"site/{STAGE}", required_when_deployed=True)
+# Upper bound of concurrent sender instances (the SQS event source's MaximumConcurrency).
+SENDER_MAX_CONCURRENCY = int(env("SENDER_MAX_CONCURRENCY", "2"))
+
+# --- Telegram -------------------------------------------------------------------------------
+
+# Local and test stages talk to the sandbox's bot; its token is not a secret.
+LOCAL_BOT_TOKEN = "7000000001:AAH-local-sandbox-token-not-a-secret-0001"
+TELEGRAM_BOT_ID = int(env("TELEGRAM_BOT_ID", LOCAL_BOT_TOKEN.split(":")[0], required_when_deployed=True))
+TELEGRAM_BOT_USERNAME = env("TELEGRAM_BOT_USERNAME", "site_local_bot", required_when_deployed=True)
+TELEGRAM_API_BASE_URL = env(
+    "TELEGRAM_API_BASE_URL", "https://api.telegram.org" if DEPLOYED else "http://127.0.0.1:8081"
+).rstrip("/")
+TELEGRAM_OAUTH_BASE_URL = env(
+    "TELEGRAM_OAUTH_BASE_URL", "https://oauth.telegram.org" if DEPLOYED else "http://127.0.0.1:8081"
+).rstrip("/")
+TELEGRAM_LOGIN_FLOWS = env_list("TELEGRAM_LOGIN_FLOWS", "legacy,oidc")
+TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", "http://127.0.0.1:8001/telegram/webhook")
+TELEGRAM_STAFF_GROUP_ID = int(env("TELEGRAM_STAFF_GROUP_ID", "0")) or None
+# With SECRETS_BACKEND=env these come from the environment (see project/core/secrets.py).
+LOCAL_SECRETS = {
+    "telegram_bot_token": LOCAL_BOT_TOKEN,
+    "telegram_webhook_secret": "local-webhook-secret-not-a-secret",
+    "telegram_oidc_client_secret": "local-oidc-client-secret-not-a-secret",
+    "django_secret_key": _local_secret_key,
+}
+
+# --- django-allauth -------------------------------------------------------------------------
+
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 15 * 60
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_RATE_LIMITS = {
+    "request_login_code": "20/m/ip,3/m/key",
+    "login_failed": "10/m/ip,5/5m/key",
+    "change_email": "1/m/user",
+    "manage_email": "10/m/user",
+    "confirm_email": "1/3m/key",
+}
+ACCOUNT_ADAPTER = "project.accounts.adapter.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "project.telegram_accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# --- Logging --------------------------------------------------------------------------------
+
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "project.core.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # httpx logs every request URL at INFO, and a Bot API URL carries the token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+        "telegram": {"level": "INFO"},
+    },
+}
