@@ -108,3 +108,104 @@ def _fresh_secrets_cache():
     secrets.reset_cache()
     yield
     secrets.reset_cache()
+
+
+# --- AWS through moto's server ------------------------------------------------------------
+#
+# moto in server mode rather than in-process decorators: the sender tests run several
+# sender processes at once, and they must all see the same queue.
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(
+        AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-central-1"
+    )
+    yield url
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+class AwsStage:
+    """The stage's AWS resources in moto: the outbox queue, its dead-letter queue, the secret."""
+
+    def __init__(self, endpoint: str, queue_url: str, dlq_url: str, secret_name: str):
+        self.endpoint = endpoint
+        self.queue_url = queue_url
+        self.dlq_url = dlq_url
+        self.secret_name = secret_name
+
+    def client(self, service: str):
+        from project.core.aws import client
+
+        return client(service)
+
+    def receive(self, queue_url: str | None = None, max_messages: int = 10, wait: int = 0) -> list[dict]:
+        answer = self.client("sqs").receive_message(
+            QueueUrl=queue_url or self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+        )
+        return answer.get("Messages", [])
+
+    def put_secret(self, **values) -> None:
+        import json
+
+        self.client("secretsmanager").put_secret_value(SecretId=self.secret_name, SecretString=json.dumps(values))
+
+
+@pytest.fixture
+def aws(moto_server, settings):
+    """A fresh stage in moto for each test; settings point at it (secrets still from env unless switched)."""
+    import json
+
+    import httpx
+
+    from project.core.aws import client, reset_clients
+
+    httpx.post(f"{moto_server}/moto-api/reset")
+    reset_clients()
+    sqs = client("sqs")
+    dlq_url = sqs.create_queue(QueueName="outbox-test-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName="outbox-test",
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    secret_name = "site/test"
+    client("secretsmanager").create_secret(
+        Name=secret_name, SecretString=json.dumps({k: v for k, v in settings.LOCAL_SECRETS.items()})
+    )
+    settings.OUTBOX_QUEUE_URL = queue_url
+    settings.OUTBOX_DLQ_URL = dlq_url
+    settings.SECRETS_NAME = secret_name
+    yield AwsStage(moto_server, queue_url, dlq_url, secret_name)
+    reset_clients()
+
+
+# --- The Telegram sandbox, with the site's settings pointing at it ------------------------
+
+
+@pytest.fixture
+def sandbox(telegram_sandbox, settings):
+    """The running sandbox (fresh state) and the site configured to use it for the Bot API and sign-in."""
+    settings.TELEGRAM_API_BASE_URL = telegram_sandbox.url
+    settings.TELEGRAM_OAUTH_BASE_URL = telegram_sandbox.url
+    return telegram_sandbox
