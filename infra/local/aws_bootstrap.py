@@ -1,0 +1,60 @@
+"""
+Create the local stage's AWS resources in moto's server: the outbox queue, its dead-letter
+queue and the stage secret, shaped like infra/aws/stack.yaml makes them in a real account.
+
+    python -m infra.local.aws_bootstrap     (make dev runs it once moto is up)
+
+Idempotent: creating what exists is a no-op, and the secret keeps any value already put.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+QUEUE_NAME = "outbox-local"
+DLQ_NAME = "outbox-local-dlq"
+# Same as the deployed stack (see docs/OUTBOX.md for why): enough receives for the
+# sender's backoff to ride out a Telegram outage of several minutes.
+MAX_RECEIVE_COUNT = 8
+VISIBILITY_TIMEOUT = 60
+
+
+def bootstrap(secret_values: dict[str, str], secret_name: str) -> dict[str, str]:
+    from project.core.aws import client
+
+    sqs = client("sqs")
+    dlq_url = sqs.create_queue(QueueName=DLQ_NAME, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE_NAME,
+        Attributes={
+            "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+        },
+    )["QueueUrl"]
+
+    secrets = client("secretsmanager")
+    try:
+        secrets.describe_secret(SecretId=secret_name)
+    except secrets.exceptions.ResourceNotFoundException:
+        secrets.create_secret(Name=secret_name, SecretString=json.dumps(secret_values))
+    return {"OUTBOX_QUEUE_URL": queue_url, "OUTBOX_DLQ_URL": dlq_url, "SECRETS_NAME": secret_name}
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    created = bootstrap(settings.LOCAL_SECRETS, settings.SECRETS_NAME)
+    for key, value in created.items():
+        print(f"{key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
