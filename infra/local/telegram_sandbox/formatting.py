@@ -46,7 +46,12 @@ def parse_html(source: str) -> tuple[str, list[dict]]:
     stack: list[tuple[str, int, dict]] = []
     entities: list[dict] = []
     i = 0
-    src_bytes_before = lambda idx: len(source[:idx].encode())  # noqa: E731 - error offsets
+
+    def unsupported(kind: str, tag: str, idx: int) -> ParseError:
+        # Telegram reports positions as byte offsets into the UTF-8 source.
+        offset = len(source[:idx].encode())
+        return ParseError(f"Can't parse entities: unsupported {kind} tag \"{tag}\" at byte offset {offset}")
+
     while True:
         m = _TOKEN.search(source, i)
         chunk = source[i : m.start() if m else len(source)]
@@ -58,9 +63,7 @@ def parse_html(source: str) -> tuple[str, list[dict]]:
         i = m.end()
         tok = m.group(0)
         if tok == "<":
-            raise ParseError(
-                f"Can't parse entities: unsupported start tag \"\" at byte offset {src_bytes_before(m.start())}"
-            )
+            raise unsupported("start", "", m.start())
         if tok.startswith("&"):
             name = m.group(5)
             if name is None or (not name.startswith("#") and name not in _NAMED_ENTITIES):
@@ -74,19 +77,15 @@ def parse_html(source: str) -> tuple[str, list[dict]]:
             continue
         closing, tag, attrs, _selfclose = m.group(1), m.group(2).lower(), m.group(3) or "", m.group(4)
         if tag == "br" and not closing:
-            raise ParseError(
-                f"Can't parse entities: unsupported start tag \"br\" at byte offset {src_bytes_before(m.start())}"
-            )
+            raise unsupported("start", "br", m.start())
         if tag not in _TAGS:
-            kind = "end" if closing else "start"
-            raise ParseError(
-                f"Can't parse entities: unsupported {kind} tag \"{tag}\" at byte offset {src_bytes_before(m.start())}"
-            )
+            raise unsupported("end" if closing else "start", tag, m.start())
         if closing:
             if not stack or stack[-1][0] != tag:
-                raise ParseError(
-                    f"Can't parse entities: unmatched end tag at byte offset {src_bytes_before(m.start())}, expected \"</{stack[-1][0] if stack else ''}>\", found \"</{tag}>\""
-                )
+                expected = stack[-1][0] if stack else ""
+                offset = len(source[: m.start()].encode())
+                raise ParseError(f"Can't parse entities: unmatched end tag at byte offset {offset}, "
+                                 f"expected \"</{expected}>\", found \"</{tag}>\"")
             open_tag, start16, extra = stack.pop()
             length = pos16 - start16
             if length > 0 and extra.get("type"):
@@ -99,16 +98,15 @@ def parse_html(source: str) -> tuple[str, list[dict]]:
         if tag == "a":
             href = unescape(attr.get("href", ""))
             if href.startswith("tg://user?id="):
-                extra = {"type": "text_mention", "user": {"id": int(href.split("=", 1)[1] or 0), "is_bot": False, "first_name": ""}}
+                uid = int(href.split("=", 1)[1] or 0)
+                extra = {"type": "text_mention", "user": {"id": uid, "is_bot": False, "first_name": ""}}
             elif href:
                 extra["url"] = href
             else:
                 extra = {"type": None}
         elif tag == "span":
             if attr.get("class") != "tg-spoiler":
-                raise ParseError(
-                    f"Can't parse entities: unsupported start tag \"span\" at byte offset {src_bytes_before(m.start())}"
-                )
+                raise unsupported("start", "span", m.start())
         elif tag == "code" and stack and stack[-1][0] == "pre":
             lang = attr.get("class", "")
             if lang.startswith("language-"):

@@ -271,7 +271,7 @@ class Sandbox:
         self.excluded_by_default = frozenset(excluded_by_default)
         self.signing_key = signing.SigningKey.generate()
         self.state_file = state_file
-        self._update_ids = {b.id: itertools.count(first_update_id) for b in self.bot_configs}
+        self._next_update_id = {b.id: first_update_id for b in self.bot_configs}
         self._callback_ids = itertools.count(int(time.time()) * 1000)
         self._reset_data()
         self._delivery = None
@@ -514,8 +514,15 @@ class Sandbox:
             return update_type not in self.excluded_by_default
         return update_type in allowed
 
+    def _take_update_id(self, bot: BotState) -> int:
+        n = self._next_update_id[bot.id]
+        self._next_update_id[bot.id] = n + 1
+        if self.state_file:
+            self._save_state()
+        return n
+
     def _enqueue(self, bot: BotState, update_type: str, payload: dict, *, force=False) -> dict:
-        update = {"update_id": next(self._update_ids[bot.id]), update_type: payload}
+        update = {"update_id": self._take_update_id(bot), update_type: payload}
         if force or self._allowed(bot, update_type):
             bot.pending.append(update)
         else:
@@ -551,6 +558,7 @@ class Sandbox:
                 content["entities"] = ents[:1]
             if text.split(" ", 1)[0].split("@", 1)[0] == "/start":
                 link.started = True
+                self._save_state()
             msg = self._user_message(bot, user, **content)
             return self._enqueue(bot, "message", msg)
 
@@ -640,6 +648,13 @@ class Sandbox:
             self._touch(bot, user.id)
             return self._enqueue(bot, "callback_query", cq)
 
+    def callback_answer(self, callback_query_id: str, bot_id: int | None = None) -> dict | None:
+        """What the bot answered (answerCallbackQuery) to a press: ``{"text", "show_alert",
+        "url"}``, or None while unanswered."""
+        with self.lock:
+            q = self.bot(bot_id).callback_queries.get(str(callback_query_id))
+            return dict(q["answer"]) if q and q["answer"] else None
+
     def inject_update(self, update: dict, bot_id: int | None = None) -> dict:
         """Queue a raw update for webhook delivery as is — its ``update_id`` is kept when
         present (so the same update can be delivered twice, or out of order) and
@@ -648,7 +663,7 @@ class Sandbox:
             bot = self.bot(bot_id)
             update = dict(update)
             if "update_id" not in update:
-                update["update_id"] = next(self._update_ids[bot.id])
+                update["update_id"] = self._take_update_id(bot)
             bot.pending.append(update)
             self.changed.notify_all()
             return update
@@ -805,6 +820,7 @@ class Sandbox:
             "groups": [asdict(g) for g in self.groups.values()],
             "links": {str(b.id): {str(k): asdict(v) for k, v in b.links.items()}
                       for b in self.bots.values()},
+            "next_update_id": {str(k): v for k, v in self._next_update_id.items()},
         }
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as fh:
@@ -825,6 +841,7 @@ class Sandbox:
                 for uid, link in links.items():
                     self.bots[int(bot_id)].links[int(uid)] = ChatLink(**link)
         # Update ids must keep growing across restarts, or the site would take new updates
-        # for repeats it already handled: continue from the wall clock.
-        base = int(time.time()) - 1_600_000_000
-        self._update_ids = {b: itertools.count(100_000_001 + base * 10) for b in self.bots}
+        # for repeats it already handled: continue from the saved counters.
+        for bot_id, n in data.get("next_update_id", {}).items():
+            if int(bot_id) in self.bots:
+                self._next_update_id[int(bot_id)] = max(self._next_update_id[int(bot_id)], int(n))
