@@ -273,8 +273,16 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
-ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 15 * 60
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 15 * 60  # the sign-in email's code and link alike
+# e.g. "BCDF-GHJK": letters without vowels or look-alikes. Not 6 digits: a stranger can ask
+# for codes to someone's address and guess (3 tries a code, 3 codes a minute); 20^8 makes that hopeless.
+ACCOUNT_LOGIN_BY_CODE_FORMAT = {"length": 8, "dashed": True}
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND = True
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_FORMAT = ACCOUNT_LOGIN_BY_CODE_FORMAT
+ACCOUNT_CHANGE_EMAIL = True  # one address per account; a new one replaces it once confirmed
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""  # subjects name the site themselves
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {

@@ -1,4 +1,6 @@
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -13,3 +15,43 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email or self.get_full_name() or self.username
+
+
+class EmailSignIn(models.Model):
+    """
+    One sign-in email: its code and its link are two ways to finish the same sign-in, so
+    using either ends both. Only HMACs of the code and the link token are stored; the email
+    itself is the only place they exist in the clear.
+
+    The row exists before any account does: for an email nobody has confirmed there is a
+    pending row and no User. The account is created when the code or link is used.
+    """
+
+    class Outcome(models.TextChoices):
+        SIGNED_IN_BY_CODE = "code", "signed in with the code"
+        SIGNED_IN_BY_LINK = "link", "signed in with the link"
+        TOO_MANY_ATTEMPTS = "attempts", "too many wrong codes"
+        SUPERSEDED = "superseded", "a newer email was requested"
+
+    email = models.EmailField()
+    code_hash = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="email_sign_ins"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "created_at"])]
+
+    def __str__(self):
+        return f"sign-in for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.finished_at is None and timezone.now() < self.expires_at

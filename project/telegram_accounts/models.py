@@ -61,3 +61,37 @@ class TelegramAccount(models.Model):
         self.blocked_at = None
         self.save(update_fields=["reachable", "unreachable_reason", "blocked_at", "updated_at"])
         return changed
+
+
+class StartTokenQuerySet(models.QuerySet):
+    def unused(self):
+        return self.filter(used_at__isnull=True)
+
+
+class StartToken(models.Model):
+    """
+    A one-time token for `https://t.me/<bot>?start=<token>`: pressing Start in Telegram with it
+    links that Telegram chat to the site account it was issued for.
+
+    Only a hash of the token is stored, so a database dump does not let anyone link their
+    Telegram account to someone else's site account.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="telegram_start_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by_telegram_id = models.BigIntegerField(null=True, blank=True)
+
+    objects = StartTokenQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self):
+        return f"start token of user {self.user_id} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at

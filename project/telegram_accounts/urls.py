@@ -1,4 +1,21 @@
-from django.urls import path  # noqa: F401
+"""
+Included under "accounts/" before allauth's URLs (no namespace). The four Telegram sign-in
+URLs deliberately shadow allauth's own at the same paths, so the names allauth reverses
+(telegram_login/callback, openid_connect_login/callback) keep pointing at the same addresses.
+"""
 
-app_name = "telegram_accounts"
-urlpatterns: list = []
+from django.urls import path
+
+from allauth.socialaccount import app_settings as socialaccount_settings
+
+from project.telegram_accounts import conf, views
+
+_oidc = f"{socialaccount_settings.OPENID_CONNECT_URL_PREFIX}/{conf.OIDC_PROVIDER_ID}" if socialaccount_settings.OPENID_CONNECT_URL_PREFIX else conf.OIDC_PROVIDER_ID
+
+urlpatterns = [
+    path("telegram/login/", views.legacy_login_view, name="telegram_legacy_login"),
+    path("telegram/login/callback/", views.legacy_callback_view, name="telegram_legacy_callback"),
+    path(f"{_oidc}/login/", views.oidc_login_view, name="telegram_oidc_login"),
+    path(f"{_oidc}/login/callback/", views.oidc_callback_view, name="telegram_oidc_callback"),
+    path("telegram/disconnect/", views.disconnect_view, name="telegram_disconnect"),
+]

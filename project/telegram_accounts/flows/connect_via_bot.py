@@ -1,0 +1,104 @@
+"""
+Connecting Telegram through the bot: the account page links to
+`https://t.me/<bot>?start=<token>`; Telegram opens the chat with the bot, and pressing Start
+sends `/start <token>`. The webhook hands the token and the sender to `redeem_start_token`,
+which links that chat to the account the token was issued for.
+
+A token is random (32 characters of A-Za-z0-9_-, within Telegram's 64-character limit for
+start parameters), stored only as a hash, bound to one account, expires after
+TELEGRAM_START_TOKEN_TTL seconds and links at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from project.telegram_accounts import conf
+from project.telegram_accounts.flows import linking
+from project.telegram_accounts.models import StartToken, TelegramAccount
+
+logger = logging.getLogger(__name__)
+
+# Unused tokens a user may hold at once (one per account page view); older ones are dropped.
+MAX_OPEN_TOKENS = 5
+
+
+class InvalidStartToken(Exception):
+    """The /start token cannot link anything; `.reason` says why (for logs and the bot's answer)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_start_token(user) -> str:
+    """A new single-use token for `user`; only its hash is kept."""
+    now = timezone.now()
+    token = secrets.token_urlsafe(24)  # 32 characters of A-Za-z0-9_-
+    with transaction.atomic():
+        StartToken.objects.filter(user=user, expires_at__lte=now).delete()
+        StartToken.objects.create(
+            user=user,
+            token_hash=_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=conf.start_token_ttl()),
+        )
+        stale = list(
+            StartToken.objects.unused()
+            .filter(user=user)
+            .order_by("-created_at", "-pk")
+            .values_list("pk", flat=True)[MAX_OPEN_TOKENS:]
+        )
+        if stale:
+            StartToken.objects.filter(pk__in=stale).delete()
+    return token
+
+
+def start_link(user) -> str:
+    """The deep link that opens the bot with a fresh token for `user`."""
+    return f"https://t.me/{conf.bot_username()}?start={issue_start_token(user)}"
+
+
+def redeem_start_token(token: str, telegram_user: dict) -> TelegramAccount:
+    """
+    Link the Telegram user who sent `/start <token>` to the token's account.
+
+    `telegram_user` is the update's `from` object (id, first_name, last_name, username).
+    Raises InvalidStartToken with reason "unknown", "expired", "used",
+    "telegram account belongs to another user" or
+    "site account already linked to another telegram account".
+    """
+    token = (token or "").strip()
+    if not token or len(token) > 64:
+        raise InvalidStartToken("unknown")
+    telegram_id = int(telegram_user["id"])
+    with transaction.atomic():
+        start_token = (
+            StartToken.objects.select_for_update().select_related("user").filter(token_hash=_hash(token)).first()
+        )
+        if start_token is None:
+            raise InvalidStartToken("unknown")
+        if start_token.used_at is not None:
+            raise InvalidStartToken("used")
+        if start_token.is_expired:
+            raise InvalidStartToken("expired")
+        try:
+            # The person just wrote to the bot, so the bot can reach them.
+            account = linking.link(start_token.user, telegram_user, reachable=True)
+        except linking.LinkRefused as exc:
+            raise InvalidStartToken(exc.reason) from None
+        start_token.used_at = timezone.now()
+        start_token.used_by_telegram_id = telegram_id
+        start_token.save(update_fields=["used_at", "used_by_telegram_id"])
+    logger.info("telegram account %s connected to user %s through the bot", telegram_id, start_token.user_id)
+    return account
