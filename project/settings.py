@@ -51,6 +51,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+# --- AWS ------------------------------------------------------------------------------------
+
+AWS_REGION = env("AWS_REGION", "eu-central-1")
+OUTBOX_QUEUE_URL = env("OUTBOX_QUEUE_URL", required_when_deployed=True)
+OUTBOX_DLQ_URL = env("OUTBOX_DLQ_URL")
+SECRETS_BACKEND = env("SECRETS_BACKEND", "aws" if DEPLOYED else "env")
+SECRETS_NAME = env("SECRETS_NAME", f"site/{STAGE}", required_when_deployed=True)
+# The bot token lives in a secret of its own, which the webhook function may not read.
+BOT_TOKEN_SECRET_NAME = env("BOT_TOKEN_SECRET_NAME", f"{SECRETS_NAME}/bot-token")
+# Upper bound of concurrent sender instances (the SQS event source's MaximumConcurrency).
+SENDER_MAX_CONCURRENCY = int(env("SENDER_MAX_CONCURRENCY", "2"))
+
 # --- Stage, host and security -------------------------------------------------------------
 
 DEBUG = STAGE == "local" and env_bool("DJANGO_DEBUG", True)
@@ -113,8 +125,6 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
-    "allauth.socialaccount.providers.telegram",
-    "allauth.socialaccount.providers.openid_connect",
     "project.core",
     "project.accounts",
     "project.telegram_accounts",
@@ -123,6 +133,22 @@ INSTALLED_APPS = [
     "project.bot",
     "project.ops",
 ]
+
+# Which Lambda function this process is: `site` (Django through WSGI), `webhook` or `sender`.
+# handlers/webhook.py and handlers/sender.py say so themselves before setting Django up.
+FUNCTION_ROLES = ("site", "webhook", "sender")
+FUNCTION_ROLE = env("FUNCTION_ROLE", "site")
+if FUNCTION_ROLE not in FUNCTION_ROLES:
+    raise ImproperlyConfigured(f"FUNCTION_ROLE must be one of {', '.join(FUNCTION_ROLES)}, not {FUNCTION_ROLE!r}.")
+if FUNCTION_ROLE == "site":
+    # Only the site signs people in. allauth loads every installed provider at start-up, and
+    # the OpenID Connect one imports requests: leaving them out of the webhook and sender
+    # functions takes about a third off their cold start (docs/BENCHMARKS.md). Their data
+    # (SocialAccount rows) stays reachable there through allauth.socialaccount itself.
+    INSTALLED_APPS += [
+        "allauth.socialaccount.providers.telegram",
+        "allauth.socialaccount.providers.openid_connect",
+    ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -162,15 +188,26 @@ TEMPLATES = [
 # --- Database, cache, sessions ------------------------------------------------------------
 
 _default_db = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+_database_url = env("DATABASE_URL", "" if DEPLOYED else _default_db)
+if DEPLOYED and not _database_url:
+    # The URL carries the database password: deployed stages keep it in the stage secret.
+    from project.core.secrets import get_secret
+
+    _database_url = get_secret("database_url", required=False)
+    if not _database_url:
+        raise ImproperlyConfigured(f"STAGE={STAGE} needs DATABASE_URL, or database_url in the stage secret.")
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL", _default_db, required_when_deployed=True),
+        _database_url,
         # Lambda containers are reused: keep the connection between invocations, and check
         # it before use, since RDS may have closed it while the container was frozen.
         conn_max_age=int(env("DB_CONN_MAX_AGE", "60" if DEPLOYED else "0")),
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Locally the site, the webhook gateway and the sender poller write to one file at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 # Sessions and allauth's rate limits must hold across every Lambda container, so deployed
 # stages keep both in the database (or in Redis when REDIS_URL is set), never in memory.
@@ -231,16 +268,6 @@ elif EMAIL_DELIVERY == "smtp":
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 else:
     raise ImproperlyConfigured(f"EMAIL_DELIVERY must be console, ses or smtp, not {EMAIL_DELIVERY!r}.")
-
-# --- AWS ------------------------------------------------------------------------------------
-
-AWS_REGION = env("AWS_REGION", "eu-central-1")
-OUTBOX_QUEUE_URL = env("OUTBOX_QUEUE_URL", required_when_deployed=True)
-OUTBOX_DLQ_URL = env("OUTBOX_DLQ_URL")
-SECRETS_BACKEND = env("SECRETS_BACKEND", "aws" if DEPLOYED else "env")
-SECRETS_NAME = env("SECRETS_NAME", f"site/{STAGE}", required_when_deployed=True)
-# Upper bound of concurrent sender instances (the SQS event source's MaximumConcurrency).
-SENDER_MAX_CONCURRENCY = int(env("SENDER_MAX_CONCURRENCY", "2"))
 
 # --- Telegram -------------------------------------------------------------------------------
 

@@ -163,9 +163,15 @@ class AwsStage:
         return answer.get("Messages", [])
 
     def put_secret(self, **values) -> None:
+        """Replace the stage's secrets; the bot token goes to its own secret, as deployed."""
         import json
 
+        token = {k: values.pop(k) for k in ("telegram_bot_token",) if k in values}
         self.client("secretsmanager").put_secret_value(SecretId=self.secret_name, SecretString=json.dumps(values))
+        if token:
+            self.client("secretsmanager").put_secret_value(
+                SecretId=f"{self.secret_name}/bot-token", SecretString=json.dumps(token)
+            )
 
 
 @pytest.fixture
@@ -190,12 +196,18 @@ def aws(moto_server, settings):
         },
     )["QueueUrl"]
     secret_name = "site/test"
+    token_key = "telegram_bot_token"
     client("secretsmanager").create_secret(
-        Name=secret_name, SecretString=json.dumps({k: v for k, v in settings.LOCAL_SECRETS.items()})
+        Name=secret_name,
+        SecretString=json.dumps({k: v for k, v in settings.LOCAL_SECRETS.items() if k != token_key}),
+    )
+    client("secretsmanager").create_secret(
+        Name=f"{secret_name}/bot-token", SecretString=json.dumps({token_key: settings.LOCAL_SECRETS[token_key]})
     )
     settings.OUTBOX_QUEUE_URL = queue_url
     settings.OUTBOX_DLQ_URL = dlq_url
     settings.SECRETS_NAME = secret_name
+    settings.BOT_TOKEN_SECRET_NAME = f"{secret_name}/bot-token"
     yield AwsStage(moto_server, queue_url, dlq_url, secret_name)
     reset_clients()
 

@@ -1,6 +1,6 @@
 """
 Create the local stage's AWS resources in moto's server: the outbox queue, its dead-letter
-queue and the stage secret, shaped like infra/aws/stack.yaml makes them in a real account.
+queue and the stage's two secrets, shaped like infra/aws/stack.yaml makes them in a real account.
 
     python -m infra.local.aws_bootstrap     (make dev runs it once moto is up)
 
@@ -21,7 +21,7 @@ MAX_RECEIVE_COUNT = 8
 VISIBILITY_TIMEOUT = 60
 
 
-def bootstrap(secret_values: dict[str, str], secret_name: str) -> dict[str, str]:
+def bootstrap(secret_values: dict[str, str], secret_name: str, bot_token_secret_name: str) -> dict[str, str]:
     from project.core.aws import client
 
     sqs = client("sqs")
@@ -35,12 +35,23 @@ def bootstrap(secret_values: dict[str, str], secret_name: str) -> dict[str, str]
         },
     )["QueueUrl"]
 
+    # Two secrets, as deployed: the bot token apart, so the webhook function cannot read it.
+    token_key = "telegram_bot_token"
     secrets = client("secretsmanager")
-    try:
-        secrets.describe_secret(SecretId=secret_name)
-    except secrets.exceptions.ResourceNotFoundException:
-        secrets.create_secret(Name=secret_name, SecretString=json.dumps(secret_values))
-    return {"OUTBOX_QUEUE_URL": queue_url, "OUTBOX_DLQ_URL": dlq_url, "SECRETS_NAME": secret_name}
+    for name, values in (
+        (secret_name, {k: v for k, v in secret_values.items() if k != token_key}),
+        (bot_token_secret_name, {token_key: secret_values[token_key]}),
+    ):
+        try:
+            secrets.describe_secret(SecretId=name)
+        except secrets.exceptions.ResourceNotFoundException:
+            secrets.create_secret(Name=name, SecretString=json.dumps(values))
+    return {
+        "OUTBOX_QUEUE_URL": queue_url,
+        "OUTBOX_DLQ_URL": dlq_url,
+        "SECRETS_NAME": secret_name,
+        "BOT_TOKEN_SECRET_NAME": bot_token_secret_name,
+    }
 
 
 def main() -> int:
@@ -50,7 +61,7 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    created = bootstrap(settings.LOCAL_SECRETS, settings.SECRETS_NAME)
+    created = bootstrap(settings.LOCAL_SECRETS, settings.SECRETS_NAME, settings.BOT_TOKEN_SECRET_NAME)
     for key, value in created.items():
         print(f"{key}={value}")
     return 0

@@ -2,7 +2,12 @@
 `make dev`: the whole system on one machine, with no network.
 
 Starts, in order, each with its output prefixed by its name:
+  aws      moto's server standing in for SQS and Secrets Manager                  :5000
+           (then infra/local/aws_bootstrap.py creates the queue, DLQ and secret)
   sandbox  the Telegram sandbox (Bot API, both sign-in flows, fake users' chats)  :8081
+  webhook  the webhook Lambda's handler behind a local function URL              :8001
+           (then `manage.py setup_webhook` registers it with the sandbox)
+  sender   the sender Lambda's handler, fed from the queue like Lambda's poller
   site     Django's development server                                            :8000
 
 Ctrl-C stops them all. The environment below is the local stage's: every value can be
@@ -25,6 +30,8 @@ PY = sys.executable
 
 SITE_PORT = int(os.environ.get("SITE_PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8081"))
+WEBHOOK_PORT = int(os.environ.get("WEBHOOK_PORT", "8001"))
+AWS_PORT = int(os.environ.get("AWS_PORT", "5000"))
 
 LOCAL_ENV = {
     "STAGE": "local",
@@ -32,16 +39,33 @@ LOCAL_ENV = {
     "SITE_DOMAIN": f"127.0.0.1:{SITE_PORT}",
     "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
     "TELEGRAM_OAUTH_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/telegram/webhook",
+    # moto stands in for AWS; the same code paths as a deployed stage read the secret and
+    # use the queue, only the endpoint differs.
+    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{AWS_PORT}",
+    "AWS_REGION": "eu-central-1",
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "SECRETS_BACKEND": "aws",
+    "SECRETS_NAME": "site/local",
     "PYTHONUNBUFFERED": "1",
 }
 
-COLOURS = {"sandbox": "35", "site": "32", "setup": "37"}
+# moto logs every request; the poller's long polls would bury everything else.
+QUIET_LINES = {"aws": ('" 200 -',)}
+
+COLOURS = {"aws": "34", "sandbox": "35", "webhook": "36", "sender": "33", "site": "32", "setup": "37"}
+
+# Filled in once the local AWS resources exist (the queue URLs).
+discovered: dict[str, str] = {}
 
 
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     for key, value in LOCAL_ENV.items():
         env.setdefault(key, value)
+    env.update({k: v for k, v in discovered.items() if k not in os.environ})
     return env
 
 
@@ -53,9 +77,13 @@ def say(name: str, line: str) -> None:
     sys.stdout.flush()
 
 
-def run_step(name: str, *args: str) -> None:
+def run_step(name: str, *args: str) -> str:
     say("setup", f"{name}: {' '.join(args)}")
-    subprocess.run([PY, *args], cwd=ROOT, env=environment(), check=True)
+    result = subprocess.run([PY, *args], cwd=ROOT, env=environment(), capture_output=True, text=True)
+    for line in (result.stdout + result.stderr).splitlines():
+        say("setup", f"  {line}")
+    result.check_returncode()
+    return result.stdout
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -88,8 +116,10 @@ class Processes:
 
     @staticmethod
     def _pump(name: str, process: subprocess.Popen) -> None:
+        quiet = QUIET_LINES.get(name, ())
         for line in process.stdout:
-            say(name, line)
+            if not any(marker in line for marker in quiet):
+                say(name, line)
 
     def stop(self) -> None:
         for name, process in reversed(self.running):
@@ -109,21 +139,45 @@ class Processes:
         return None
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def main() -> int:
     (ROOT / "var").mkdir(exist_ok=True)
-    run_step("migrate", "manage.py", "migrate", "--noinput", "-v", "0")
-    run_step("cache table", "manage.py", "createcachetable")
-    run_step("site", "manage.py", "ensure_site")
+    busy = [port for port in (SITE_PORT, SANDBOX_PORT, WEBHOOK_PORT, AWS_PORT) if not port_is_free(port)]
+    if busy:
+        say("setup", f"Port(s) {', '.join(map(str, busy))} already in use: is another `make dev` running?")
+        return 1
 
     processes = Processes()
     try:
-        processes.start("sandbox", "-m", "infra.local.telegram_sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT))
+        processes.start("aws", "-m", "moto.server", "-H", "127.0.0.1", "-p", str(AWS_PORT))
+        wait_for_port(AWS_PORT)
+        for line in run_step("queue and secret", "-m", "infra.local.aws_bootstrap").splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                discovered[key] = value
+        run_step("migrate", "manage.py", "migrate", "--noinput", "-v", "0")
+        run_step("cache table", "manage.py", "createcachetable")
+        run_step("site record", "manage.py", "ensure_site")
+
+        sandbox_state = str(ROOT / "var" / "sandbox-state.json")
+        processes.start(
+            "sandbox", "-m", "infra.local.telegram_sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT),
+            "--state", sandbox_state, "--quiet",
+        )
+        processes.start("webhook", "-m", "infra.local.webhook_gateway", "--port", str(WEBHOOK_PORT))
         wait_for_port(SANDBOX_PORT)
+        wait_for_port(WEBHOOK_PORT)
+        run_step("webhook", "manage.py", "setup_webhook")
+        processes.start("sender", "-m", "infra.local.sqs_poller")
         processes.start("site", "manage.py", "runserver", f"127.0.0.1:{SITE_PORT}", "--noreload")
         wait_for_port(SITE_PORT)
         say("setup", f"Site:     http://127.0.0.1:{SITE_PORT}/")
         say("setup", f"Mail:     http://127.0.0.1:{SITE_PORT}/dev/mail/")
-        say("setup", f"Telegram: http://127.0.0.1:{SANDBOX_PORT}/  (fake users and their chats)")
+        say("setup", f"Telegram: http://127.0.0.1:{SANDBOX_PORT}/  (fake users and their chats with the bot)")
         say("setup", "Press Ctrl-C to stop everything.")
         while True:
             exited = processes.first_exit()
@@ -134,6 +188,9 @@ def main() -> int:
     except KeyboardInterrupt:
         say("setup", "Stopping.")
         return 0
+    except subprocess.CalledProcessError as exc:
+        say("setup", f"A set-up step failed (exit code {exc.returncode}); stopping.")
+        return 1
     finally:
         processes.stop()
 

@@ -1,10 +1,18 @@
 """
-The stage's secrets: the bot token, the webhook secret, the OIDC client secret, the Django key.
+The stage's secrets: the bot token, the webhook secret, the OIDC client secret, the Django
+key and the database URL (which carries the database password).
 
-Deployed stages keep them in one Secrets Manager secret (a JSON object), read once per
-container on first use and cached, so neither a cold start that does not need them nor a
-warm invocation pays for the call. Local and test stages read the same keys from the
-environment (TELEGRAM_BOT_TOKEN, ...) with the sandbox's non-secret defaults.
+Deployed stages keep them in Secrets Manager as JSON objects, read once per container on
+first use and cached, so neither a cold start that does not need them nor a warm invocation
+pays for the call. There are two secrets, because IAM grants a whole secret or nothing:
+
+  SECRETS_NAME            everything but the bot token; every function reads it
+  BOT_TOKEN_SECRET_NAME   the bot token alone; only the site (which checks Telegram's
+                          sign-in signatures with it) and the sender may read it, so the
+                          webhook function cannot hold the token even by mistake
+
+Local and test stages read the same keys from the environment (TELEGRAM_BOT_TOKEN, ...)
+with the sandbox's non-secret defaults.
 
 A bot token is checked against the stage's TELEGRAM_BOT_ID when it is read: running the dev
 stage with the prod bot's token (or the reverse) stops here, before anything is sent.
@@ -22,15 +30,22 @@ from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
 
-KEYS = (
-    "telegram_bot_token",
-    "telegram_webhook_secret",
-    "telegram_webhook_secret_previous",
-    "telegram_oidc_client_secret",
-    "django_secret_key",
-)
+# Which secret holds which key: the settings naming the secret, and its keys.
+SECRET_KEYS = {
+    "SECRETS_NAME": (
+        "telegram_webhook_secret",
+        "telegram_webhook_secret_previous",
+        "telegram_oidc_client_secret",
+        "django_secret_key",
+        "database_url",
+    ),
+    "BOT_TOKEN_SECRET_NAME": ("telegram_bot_token",),
+}
+KEYS = tuple(key for keys in SECRET_KEYS.values() for key in keys)
+SECRET_OF_KEY = {key: setting for setting, keys in SECRET_KEYS.items() for key in keys}
 
-_cache: dict[str, str] | None = None
+# Values already read, per secret (the setting that names it); empty until first use.
+_cache: dict[str, dict[str, str]] = {}
 _lock = threading.Lock()
 
 
@@ -50,15 +65,23 @@ def _settings_value(name: str, default):
     return os.environ.get(name, default)
 
 
-def _load_from_env() -> dict[str, str]:
+def _load_from_env(keys: tuple[str, ...]) -> dict[str, str]:
     local = _settings_value("LOCAL_SECRETS", {}) or {}
-    return {key: os.environ.get(key.upper(), local.get(key, "")) for key in KEYS}
+    return {key: os.environ.get(key.upper(), local.get(key, "")) for key in keys}
 
 
-def _load_from_secrets_manager() -> dict[str, str]:
+def secret_name(setting: str) -> str:
+    """The Secrets Manager name held by SECRETS_NAME or BOT_TOKEN_SECRET_NAME."""
+    name = _settings_value(setting, "")
+    if not name and setting == "BOT_TOKEN_SECRET_NAME":
+        name = f"{_settings_value('SECRETS_NAME', '')}/bot-token"
+    return name
+
+
+def _load_from_secrets_manager(setting: str, keys: tuple[str, ...]) -> dict[str, str]:
     from project.core.aws import client
 
-    name = _settings_value("SECRETS_NAME", "")
+    name = secret_name(setting)
     try:
         answer = client("secretsmanager").get_secret_value(SecretId=name)
     except Exception as exc:  # botocore's errors carry no secret values
@@ -69,28 +92,37 @@ def _load_from_secrets_manager() -> dict[str, str]:
         raise SecretUnavailable(f"The stage secret {name!r} is not a JSON object.") from None
     if not isinstance(values, dict):
         raise SecretUnavailable(f"The stage secret {name!r} is not a JSON object.")
-    return {key: str(values.get(key) or "") for key in KEYS}
+    return {key: str(values.get(key) or "") for key in keys}
 
 
-def _load() -> dict[str, str]:
-    global _cache
-    if _cache is None:
+def _load(setting: str) -> dict[str, str]:
+    values = _cache.get(setting)
+    if values is None:
         with _lock:
-            if _cache is None:
-                backend = _settings_value("SECRETS_BACKEND", "env")
-                values = _load_from_secrets_manager() if backend == "aws" else _load_from_env()
-                _cache = values
+            values = _cache.get(setting)
+            if values is None:
+                keys = SECRET_KEYS[setting]
+                backend = _settings_value("SECRETS_BACKEND", "")
+                if not backend:  # settings.py still loading: its default, by stage
+                    backend = "aws" if os.environ.get("STAGE") in ("dev", "prod") else "env"
+                values = _load_from_secrets_manager(setting, keys) if backend == "aws" else _load_from_env(keys)
                 from project.core.logging import register_secret_values
 
                 register_secret_values(v for v in values.values() if v)
-    return _cache
+                _cache[setting] = values
+    return values
+
+
+def is_loaded() -> bool:
+    """Whether this process has read any secret yet (start-up must not, unless it needs one)."""
+    return bool(_cache)
 
 
 def get_secret(key: str, *, required: bool = True) -> str:
-    """One value of the stage secret; a required one that is empty raises SecretUnavailable."""
+    """One value of the stage's secrets; a required one that is empty raises SecretUnavailable."""
     if key not in KEYS:
         raise KeyError(key)
-    value = _load().get(key, "")
+    value = _load(SECRET_OF_KEY[key]).get(key, "")
     if required and not value:
         raise SecretUnavailable(f"The stage secret has no value for {key!r}.")
     return value
@@ -125,6 +157,5 @@ def webhook_secrets() -> list[str]:
 
 def reset_cache() -> None:
     """Forget the cached values (tests, and the rotation command after it writes)."""
-    global _cache
     with _lock:
-        _cache = None
+        _cache.clear()

@@ -46,7 +46,7 @@ def test_a_complete_deployed_stage_starts_with_production_settings():
     assert "DatabaseCache" in out  # allauth's rate limits hold across Lambda containers
 
 
-@pytest.mark.parametrize("missing", ["SITE_DOMAIN", "DATABASE_URL", "OUTBOX_QUEUE_URL", "TELEGRAM_BOT_ID"])
+@pytest.mark.parametrize("missing", ["SITE_DOMAIN", "OUTBOX_QUEUE_URL", "TELEGRAM_BOT_ID", "SECRETS_NAME"])
 def test_a_deployed_stage_missing_a_value_refuses_to_start_and_names_it(missing):
     env = {**DEPLOYED_ENV}
     del env[missing]
@@ -73,3 +73,34 @@ def test_local_stage_is_the_default_and_the_only_one_with_debug():
     result = load_settings({})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("local True")
+
+
+def test_a_deployed_stage_without_a_database_anywhere_refuses_to_start():
+    env = {**DEPLOYED_ENV, "SECRETS_BACKEND": "env"}
+    del env["DATABASE_URL"]
+    result = load_settings(env)
+    assert result.returncode != 0
+    assert "STAGE=dev needs DATABASE_URL, or database_url in the stage secret" in result.stderr
+
+
+def test_a_deployed_stage_takes_its_database_url_and_django_key_from_the_stage_secret(aws):
+    """The database password stays out of Lambda's environment and zappa_settings.json."""
+    aws.put_secret(
+        database_url="postgres://app:pw-from-secret@db.internal:5432/site",
+        django_secret_key="k" * 50,
+        telegram_webhook_secret="w" * 32,
+    )
+    env = {**DEPLOYED_ENV, "SECRETS_NAME": aws.secret_name, "AWS_ENDPOINT_URL": aws.endpoint}
+    del env["DATABASE_URL"], env["DJANGO_SECRET_KEY"]
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='project.settings'; django.setup();"
+        "from django.conf import settings as s; db = s.DATABASES['default'];"
+        "print(db['HOST'], db['NAME'], s.SECRET_KEY == 'k' * 50)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in DEPLOYED_ENV and not k.startswith("TELEGRAM_")}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["db.internal", "site", "True"]

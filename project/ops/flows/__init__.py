@@ -1,0 +1,1 @@
+"""The operator's flows: one module per command (see docs/DEPLOY.md)."""

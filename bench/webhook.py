@@ -1,0 +1,293 @@
+"""
+The webhook handler, in-process: `python -m bench.webhook`.
+
+1. Warm: p50 / p99 per update for a text (support message), a command (/help), a button
+   press (accept a match request) and a my_chat_member (block / unblock), on SQLite and on
+   PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/h_bot_bench;
+   skipped when it cannot connect). Goal: p99 <= 10 ms. Measured without a queue (the
+   outbox rows are written, the SQS call skipped) and, on SQLite, with moto's SQS.
+2. Sustained: updates per second from one process (the same mix, back to back).
+3. Cold start: a fresh interpreter to the first answered update (a /help, which writes an
+   outbox row), for handlers.webhook and for a naive handler that imports Django,
+   python-telegram-bot and boto3 (with its SQS client) at import time and parses with
+   Update.de_json. Goal: <= 300 ms and at most half the naive one. With and without the
+   after-commit SQS enqueue (moto), since creating the boto3 client is most of the cost.
+
+Each configuration runs in its own process (Django's settings are per process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SECRET = "local-webhook-secret-not-a-secret"
+WARM_ROUNDS = int(os.environ.get("BENCH_WEBHOOK_ROUNDS", "300"))  # per kind
+COLD_RUNS = int(os.environ.get("BENCH_WEBHOOK_COLD_RUNS", "5"))
+
+NAIVE_HANDLER = '''
+import os, json
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+import django
+django.setup()
+import telegram
+import boto3
+from django.conf import settings
+from project.core.secrets import bot_token
+_bot = telegram.Bot(bot_token(), base_url=settings.TELEGRAM_API_BASE_URL + "/bot")
+_sqs = boto3.client("sqs", region_name="eu-central-1")
+from project.core.secrets import webhook_secrets
+from project.bot.flows.receive_update import receive_update
+
+def handler(event, context=None):
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if headers.get("x-telegram-bot-api-secret-token") not in webhook_secrets():
+        return {"statusCode": 401, "body": ""}
+    data = json.loads(event["body"])
+    telegram.Update.de_json(data, _bot)
+    receive_update(data)
+    return {"statusCode": 200, "body": "{}"}
+'''
+
+
+def event(update: dict) -> dict:
+    return {
+        "version": "2.0",
+        "headers": {"content-type": "application/json", "x-telegram-bot-api-secret-token": SECRET},
+        "requestContext": {"http": {"method": "POST", "path": "/telegram/webhook"}},
+        "body": json.dumps(update),
+        "isBase64Encoded": False,
+    }
+
+
+# --- child: warm and sustained ------------------------------------------------------------------
+
+
+def _seed(rounds: int):
+    from django.contrib.auth import get_user_model
+
+    from project.meetups.models import MatchRequest
+    from project.telegram_accounts.models import TelegramAccount
+
+    User = get_user_model()
+    ada = User.objects.create_user(username="ada", email="ada@example.com")
+    TelegramAccount.objects.create(user=ada, telegram_id=4242, first_name="Ada")
+    senders = User.objects.bulk_create(
+        [User(username=f"sender{i}", email=f"sender{i}@example.com") for i in range(rounds)]
+    )
+    requests = MatchRequest.objects.bulk_create([MatchRequest(from_user=s, to_user=ada) for s in senders])
+    return [r.pk for r in requests]
+
+
+def _updates(kind: str, n: int, update_id: int, request_ids: list[int]):
+    bot = {"id": 7000000001, "is_bot": True, "first_name": "Bot"}
+    ada = {"id": 4242, "is_bot": False, "first_name": "Ada", "language_code": "en"}
+    chat = {"id": 4242, "type": "private", "first_name": "Ada"}
+    if kind == "text":
+        return {"update_id": update_id, "message": {"message_id": n + 1, "from": ada, "chat": chat, "date": 1_700_000_000,
+                                                    "text": f"Hello, I have a question about my meetup ({n})."}}
+    if kind == "command":
+        return {"update_id": update_id, "message": {"message_id": n + 1, "from": ada, "chat": chat, "date": 1_700_000_000,
+                                                    "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+    if kind == "button":
+        data = f"mr:{request_ids[n % len(request_ids)]}:accept"
+        return {"update_id": update_id, "callback_query": {
+            "id": str(10**12 + update_id), "from": ada, "chat_instance": "42", "data": data,
+            "message": {"message_id": 5, "from": bot, "chat": chat, "date": 1_700_000_000,
+                        "text": "Bea would like to meet you.",
+                        "reply_markup": {"inline_keyboard": [[{"text": "Accept", "callback_data": data}]]}}}}
+    old, new = ("member", "kicked") if n % 2 == 0 else ("kicked", "member")
+    return {"update_id": update_id, "my_chat_member": {
+        "chat": chat, "from": ada, "date": 1_700_000_000,
+        "old_chat_member": {"user": bot, "status": old}, "new_chat_member": {"user": bot, "status": new}}}
+
+
+def child_warm() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    from django.core.management import call_command
+
+    logging.disable(logging.INFO)  # one log line per update is real, but the console is not CloudWatch
+    call_command("migrate", verbosity=0, interactive=False)
+    from handlers.webhook import handler
+
+    rounds = WARM_ROUNDS
+    request_ids = _seed(rounds)
+    kinds = ["text", "command", "button", "my_chat_member"]
+    timings: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu_timings: dict[str, list[float]] = {k: [] for k in kinds}
+    update_id = 1
+    for n in range(-20, rounds):  # 20 rounds of warm-up, not counted
+        for kind in kinds:
+            update = _updates(kind, max(n, 0) if n >= 0 else rounds + n, update_id, request_ids)
+            update_id += 1
+            started, cpu_started = time.perf_counter(), time.process_time()
+            answer = handler(event(update), None)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            assert answer["statusCode"] == 200, answer
+            if n >= 0:
+                timings[kind].append(elapsed)
+                cpu_timings[kind].append(cpu)
+    # Sustained: the mix back to back on one process, no pauses.
+    count = rounds * 2
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for n in range(count):
+        kind = kinds[n % 4]
+        handler(event(_updates(kind, n // 4, update_id, request_ids)), None)
+        update_id += 1
+    sustained = count / (time.perf_counter() - started)
+    sustained_cpu = count / (time.process_time() - cpu_started)
+    print(json.dumps({"timings": timings, "cpu": cpu_timings, "sustained": sustained, "sustained_cpu": sustained_cpu}))
+
+
+# --- child: cold start -----------------------------------------------------------------------
+
+
+def child_cold(which: str, spawned_at: float) -> None:
+    if which == "ours":
+        from handlers.webhook import handler
+    else:
+        namespace: dict = {}
+        exec(compile(NAIVE_HANDLER, "naive_webhook.py", "exec"), namespace)
+        handler = namespace["handler"]
+    update = {"update_id": int(time.time() * 1000) % 10**12, "message": {
+        "message_id": 1, "from": {"id": 4242, "is_bot": False, "first_name": "Ada"},
+        "chat": {"id": 4242, "type": "private"}, "date": 1_700_000_000, "text": "/help",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+    answer = handler(event(update), None)
+    answered_at = time.time()
+    assert answer["statusCode"] == 200, answer
+    import resource
+    import sys as _sys
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"ms": (answered_at - spawned_at) * 1000, "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+                      "telegram_imported": "telegram" in _sys.modules, "boto3_imported": "boto3" in _sys.modules}))
+
+
+# --- parent ----------------------------------------------------------------------------------------
+
+
+def _run(args: list[str], env: dict) -> dict:
+    full_env = {**os.environ, "STAGE": "test", "DJANGO_SETTINGS_MODULE": "project.settings", **env}
+    out = subprocess.run([PY, "-m", "bench.webhook", *args], cwd=ROOT, env=full_env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/h_bot_bench")
+    try:
+        import psycopg
+
+        base, name = url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        print(f"(PostgreSQL skipped: {exc})")
+        return None
+    return url
+
+
+def _sqlite_url(tmp: str, name: str) -> str:
+    return f"sqlite:///{tmp}/{name}.sqlite3"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+
+
+def _moto():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+           "AWS_DEFAULT_REGION": "eu-central-1"}
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="eu-central-1", endpoint_url=endpoint,
+                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    env["OUTBOX_QUEUE_URL"] = sqs.create_queue(QueueName="bench-outbox")["QueueUrl"]
+    return server, env
+
+
+def main() -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server, moto_env = _moto()
+        try:
+            configs = [("SQLite", {"DATABASE_URL": _sqlite_url(tmp, "warm")}),
+                       ("SQLite + SQS (moto)", {"DATABASE_URL": _sqlite_url(tmp, "warm_sqs"), **moto_env})]
+            pg = _postgres_url()
+            if pg:
+                configs.append(("PostgreSQL", {"DATABASE_URL": pg}))
+            print(f"Warm: {WARM_ROUNDS} updates of each kind after 20 rounds of warm-up; ms per update")
+            print("(wall clock, and this process's CPU time: on a shared machine the CPU column is the steadier one)")
+            print(f"{'database':<22} {'kind':<16} {'p50':>7} {'p99':>7} {'max':>7} {'cpu p50':>8} {'cpu p99':>8}")
+            for label, env in configs:
+                result = _run(["--child-warm"], env)
+                everything = []
+                all_cpu = []
+                for kind, values in result["timings"].items():
+                    cpu = result["cpu"][kind]
+                    everything += values
+                    all_cpu += cpu
+                    print(f"{label:<22} {kind:<16} {_pct(values, .5):7.2f} {_pct(values, .99):7.2f} {max(values) * 1000:7.2f}"
+                          f" {_pct(cpu, .5):8.2f} {_pct(cpu, .99):8.2f}")
+                print(f"{label:<22} {'all':<16} {_pct(everything, .5):7.2f} {_pct(everything, .99):7.2f} {max(everything) * 1000:7.2f}"
+                      f" {_pct(all_cpu, .5):8.2f} {_pct(all_cpu, .99):8.2f}")
+                rows.append((label, result["sustained"], result["sustained_cpu"]))
+            print("\nSustained, one process, the four kinds in turn:")
+            for label, rate, cpu_rate in rows:
+                print(f"  {label:<22} {rate:8.0f} updates/s wall   ({cpu_rate:.0f} per CPU-second)")
+
+            # Cold start: one migrated SQLite file shared by every run.
+            cold_db = {"DATABASE_URL": _sqlite_url(tmp, "cold")}
+            _run(["--child-warm"], {**cold_db, "BENCH_WEBHOOK_ROUNDS": "1"})
+            print(f"\nCold start: spawn of a fresh interpreter to the first answered /help (median of {COLD_RUNS})")
+            print(f"{'handler':<10} {'enqueue':<14} {'median ms':>10} {'min ms':>8} {'cpu ms':>8}  imports PTB / boto3")
+            for which in ("ours", "naive"):
+                for queue_label, env in (("none", {}), ("SQS (moto)", moto_env)):
+                    values, cpu, flags = [], [], None
+                    for _ in range(COLD_RUNS):
+                        spawned = time.time()
+                        result = _run(["--child-cold", which, repr(spawned)], {**cold_db, **env})
+                        values.append(result["ms"])
+                        cpu.append(result["cpu_ms"])
+                        flags = (result["telegram_imported"], result["boto3_imported"])
+                    print(f"{which:<10} {queue_label:<14} {statistics.median(values):10.0f} {min(values):8.0f}"
+                          f" {statistics.median(cpu):8.0f}  {flags[0]} / {flags[1]}")
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-warm":
+        child_warm()
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child-cold":
+        child_cold(sys.argv[2], float(sys.argv[3]))
+    else:
+        raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""
+Tunables of the bot app, each overridable in settings.
+
+The site paths the bot links to are settings rather than reverse() calls: reverse() imports
+the whole URLconf (every view, allauth's included), which costs the webhook's cold start
+about 150 ms for nothing. tests/bot/test_conf.py checks they match the URLconf.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def account_path() -> str:
+    return getattr(settings, "BOT_ACCOUNT_PATH", "/accounts/")
+
+
+def notification_settings_path() -> str:
+    return getattr(settings, "BOT_NOTIFICATION_SETTINGS_PATH", "/settings/notifications/")
+
+
+def webhook_max_connections() -> int:
+    return int(getattr(settings, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS", 40))

@@ -1,0 +1,28 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from project.bot.flows.support import MAX_REPLY_LENGTH
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(
+        label="Reply",
+        max_length=MAX_REPLY_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Sent to the person in Telegram, as plain text.",
+    )
+
+
+class ConversationForm(forms.Form):
+    """Assign the conversation and open or close it."""
+
+    assignee = forms.ModelChoiceField(queryset=None, required=False, label="Assigned to", empty_label="Nobody")
+    status = forms.ChoiceField(label="Status", choices=[("open", "Open"), ("closed", "Closed")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = get_user_model().objects.filter(is_staff=True, is_active=True).order_by(
+            "username"
+        )
+        self.fields["assignee"].label_from_instance = lambda user: user.get_full_name() or user.email or user.username

@@ -1,0 +1,101 @@
+"""
+Replaying the outbox's dead letters (`manage.py replay_dead_letters`).
+
+A message reaches the dead-letter queue after the queue's maxReceiveCount receives: the
+sender gave up on its delivery (Telegram kept failing; it settled the delivery `failed`), or
+could not handle the message at all (crashed, timed out, no database). The database row is
+the source of truth, so a replay does not just resend the message (the sender would see a
+settled delivery and drop it): it puts each delivery back with
+project.notifications.outbox.requeue_delivery, which marks it queued again and enqueues it
+after the commit, and only then deletes the dead letter. A crash in between leaves the
+dead letter for the next run; a delivery already sent is never sent again
+(requeue_delivery leaves it alone, and the dead letter is simply removed).
+
+This needs the stage's database: run it where DATABASE_URL reaches it (see docs/DEPLOY.md).
+A body this code cannot read (not JSON, or a version the sender does not know) would only
+come back; it is left in the dead-letter queue and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from project.ops.errors import OpsError
+
+logger = logging.getLogger(__name__)
+
+KNOWN_VERSIONS = {1}
+
+
+@dataclass
+class ReplayResult:
+    replayed: list[int] = field(default_factory=list)  # delivery ids queued again
+    already_done: list[int] = field(default_factory=list)  # sent meanwhile, or no such delivery
+    left: list[str] = field(default_factory=list)  # reasons, one per message left in the DLQ
+    dry_run: bool = False
+
+
+def _readable(body: str) -> tuple[int | None, str]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, "body is not JSON"
+    if not isinstance(data, dict) or data.get("v") not in KNOWN_VERSIONS:
+        return None, f"unknown body version {data.get('v') if isinstance(data, dict) else '?'}"
+    if not isinstance(data.get("delivery_id"), int):
+        return None, "no delivery_id"
+    return data["delivery_id"], ""
+
+
+def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> ReplayResult:
+    from django.db import transaction
+
+    from project.core.aws import client
+    from project.notifications.outbox import requeue_delivery
+
+    queue_url, dlq_url = settings.OUTBOX_QUEUE_URL, settings.OUTBOX_DLQ_URL
+    if not queue_url or not dlq_url:
+        raise OpsError("OUTBOX_QUEUE_URL and OUTBOX_DLQ_URL must both be set to replay dead letters.")
+    sqs = client("sqs")
+    result = ReplayResult(dry_run=dry_run)
+    seen: set[str] = set()
+    held_back: list[str] = []
+    # Received messages stay invisible until the run ends, so one run sees each once.
+    visibility = 300
+    def handled() -> int:
+        return len(result.replayed) + len(result.already_done)
+
+    while limit is None or handled() < limit:
+        want = 10 if limit is None else max(1, min(10, limit - handled()))
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=want, VisibilityTimeout=visibility, WaitTimeSeconds=0
+        ).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen.add(message["MessageId"])
+            delivery_id, problem = _readable(message.get("Body", ""))
+            if problem:
+                result.left.append(f"message {message['MessageId']}: {problem}")
+                held_back.append(message["ReceiptHandle"])
+                continue
+            if dry_run:
+                result.replayed.append(delivery_id)
+                held_back.append(message["ReceiptHandle"])
+                continue
+            with transaction.atomic():
+                requeued = requeue_delivery(delivery_id)
+            # Committed: the delivery is queued (and enqueued, or left for the sweep).
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            (result.replayed if requeued else result.already_done).append(delivery_id)
+            logger.info("dead letter for delivery %s: %s", delivery_id, "queued again" if requeued else "already sent or gone")
+    # What stays in the dead-letter queue (a dry run: everything) is visible again at once,
+    # for the next run or the console, rather than after the visibility timeout.
+    for receipt in held_back:
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=receipt, VisibilityTimeout=0)
+    return result

@@ -1,0 +1,152 @@
+"""/start (plain, with a connect token, from an unknown person), /stop, /help, /settings; blocking and unblocking."""
+
+from __future__ import annotations
+
+import pytest
+
+from project.bot.models import StoredUpdate, SupportMessage
+from project.telegram_accounts.models import TelegramAccount
+
+from .conftest import call, chat_member_update, deliveries, make_user, message_update
+
+pytestmark = pytest.mark.django_db
+
+
+def only_reply(chat_id: int):
+    sent = deliveries(chat_id, "sendMessage")
+    assert len(sent) == 1, [d.payload for d in sent]
+    delivery = sent[0]
+    assert delivery.payload["parse_mode"] == "HTML"
+    assert "chat_id" not in delivery.payload
+    return delivery
+
+
+def test_start_from_an_unknown_person_explains_how_to_connect():
+    call(message_update(777, "/start", first_name="Zoe"))
+    delivery = only_reply(777)
+    assert delivery.user is None
+    assert "Hello Zoe" in delivery.payload["text"]
+    assert "http://127.0.0.1:8000/accounts/" in delivery.payload["text"]
+    assert "Connect Telegram" in delivery.payload["text"]
+    assert not SupportMessage.objects.exists()  # commands are not support messages
+
+
+def test_start_from_a_known_person_greets_and_marks_reachable(person):
+    person.telegram_account.mark_unreachable("blocked the bot")
+    call(message_update(4242, "/start"))
+    delivery = only_reply(4242)
+    assert delivery.user == person
+    assert "connected to your account" in delivery.payload["text"]
+    assert TelegramAccount.objects.get(telegram_id=4242).reachable
+
+
+def test_start_with_a_connect_token_links_the_chat_and_says_so(db):
+    from project.telegram_accounts.flows.connect_via_bot import issue_start_token
+
+    user = make_user("new@example.com")
+    token = issue_start_token(user)
+    call(message_update(9001, f"/start {token}", first_name="Neo"))
+    account = TelegramAccount.objects.get(telegram_id=9001)
+    assert account.user == user
+    delivery = only_reply(9001)
+    assert delivery.user == user
+    assert "Connected!" in delivery.payload["text"]
+    assert "new@example.com" in delivery.payload["text"]
+
+    # The same token again (from someone else) is refused with a reason, and links nothing.
+    call(message_update(9002, f"/start {token}", first_name="Eve"))
+    assert not TelegramAccount.objects.filter(telegram_id=9002).exists()
+    refused = only_reply(9002)
+    assert "already used" in refused.payload["text"]
+    assert StoredUpdate.objects.filter(status="handled").count() == 2
+
+
+def test_start_with_an_unknown_token(db):
+    call(message_update(9003, "/start not-a-real-token"))
+    assert "not valid" in only_reply(9003).payload["text"]
+    assert not TelegramAccount.objects.filter(telegram_id=9003).exists()
+
+
+def test_stop_turns_telegram_off_and_says_how_to_turn_it_back_on(person):
+    from project.notifications import kinds
+    from project.notifications.models import NotificationPreference
+
+    call(message_update(4242, "/stop"))
+    off = set(
+        NotificationPreference.objects.filter(user=person, channel=kinds.TELEGRAM, enabled=False).values_list(
+            "kind", flat=True
+        )
+    )
+    assert off == {k.code for k in kinds.KINDS.values() if k.can_turn_off}
+    assert kinds.SECURITY not in off
+    text = only_reply(4242).payload["text"]
+    assert "now off" in text
+    assert "turn them back on" in text
+    assert "http://127.0.0.1:8000/" in text
+
+
+def test_stop_from_an_unknown_person():
+    call(message_update(778, "/stop"))
+    assert "not connected" in only_reply(778).payload["text"]
+
+
+def test_help_lists_the_commands(person):
+    call(message_update(4242, "/help"))
+    text = only_reply(4242).payload["text"]
+    for command in ("/start", "/stop", "/settings", "/help"):
+        assert command in text
+    assert "support team" in text
+
+
+def test_settings_links_to_the_settings_page(person):
+    from django.urls import reverse
+
+    from project.bot.flows.commands import settings_url
+
+    call(message_update(4242, "/settings"))
+    text = only_reply(4242).payload["text"]
+    assert settings_url() in text
+    assert settings_url().startswith("http://127.0.0.1:8000/")
+    assert settings_url() == "http://127.0.0.1:8000/settings/notifications/"
+
+
+def test_command_addressed_with_the_bot_name_and_in_capitals(person):
+    call(message_update(4242, "/HELP@site_local_bot"))
+    assert "/settings" in only_reply(4242).payload["text"]
+
+
+def test_a_slash_without_a_command_entity_is_a_support_message(person):
+    update = message_update(4242, "/help")
+    del update["message"]["entities"]
+    call(update)
+    assert not deliveries(4242)
+    assert SupportMessage.objects.get().text == "/help"
+
+
+def test_blocking_marks_unreachable_and_unblocking_reachable_again(person):
+    call(chat_member_update(4242, "kicked", "member"))
+    account = TelegramAccount.objects.get(telegram_id=4242)
+    assert not account.reachable
+    assert account.blocked_at is not None
+    assert "blocked" in account.unreachable_reason
+    assert not deliveries()  # nothing is said to someone who blocked the bot
+
+    call(chat_member_update(4242, "member", "kicked"))
+    account.refresh_from_db()
+    assert account.reachable
+    assert account.blocked_at is None
+
+
+def test_block_from_an_unknown_person_is_ignored_with_a_reason(db):
+    update = chat_member_update(5555, "kicked", "member")
+    call(update)
+    stored = StoredUpdate.objects.get(update_id=update["update_id"])
+    assert stored.status == "ignored"
+    assert "no account" in stored.error
+
+
+def test_bot_added_to_a_group_is_not_a_block(person):
+    update = chat_member_update(4242, "kicked", "member")
+    update["my_chat_member"]["chat"] = {"id": -100123, "type": "supergroup", "title": "x"}
+    call(update)
+    assert TelegramAccount.objects.get(telegram_id=4242).reachable

@@ -1,0 +1,176 @@
+"""
+Telegram sign-in through both flows, and connecting/disconnecting Telegram, in a browser.
+
+The legacy flow only works with a page script: Telegram returns the signed result in the
+address's fragment (#tgAuthResult=...), which never reaches a server; the site's callback page
+turns it into a POST. Only a real browser proves that script works under the site's CSP.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import connect_telegram, db_lock, log_in, open_telegram_links_in_sandbox
+
+pytestmark = pytest.mark.browser
+
+LEGACY = re.compile(r"classic sign-in")
+OIDC = re.compile(r"^Continue with Telegram$")
+
+
+def go_to_telegram(page, sandbox, link) -> None:
+    """Press a Telegram button on the site; the site's confirmation page (allauth never signs
+    in on a GET) sends the browser on to Telegram (the sandbox) with a POST."""
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Telegram")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Log in with Telegram")).to_be_visible()
+    assert page.url.startswith(sandbox.url + "/auth?")
+
+
+def choose_new_telegram_user(page, first_name: str, username: str, telegram_id: int) -> None:
+    """On the sandbox's "Log in with Telegram" page: be a new Telegram user."""
+    expect(page.get_by_role("heading", name="Log in with Telegram")).to_be_visible()
+    page.get_by_label("A new user").check()
+    page.get_by_label("First name").fill(first_name)
+    page.get_by_label("Username (optional)").fill(username)
+    page.get_by_label("Telegram id (blank: random)").fill(str(telegram_id))
+    page.get_by_role("button", name="Accept").click()
+
+
+def choose_existing_telegram_user(page, telegram_id: int) -> None:
+    expect(page.get_by_role("heading", name="Log in with Telegram")).to_be_visible()
+    page.get_by_label(re.compile(rf"id {telegram_id}$")).check()
+    page.get_by_role("button", name="Accept").click()
+
+
+def expect_signed_in_with_telegram(page, site, first_name: str) -> None:
+    expect(page.get_by_role("navigation").get_by_role("link", name="Sign out")).to_be_visible()
+    page.goto("/accounts/")
+    expect(page.locator("#telegram")).to_contain_text(f"Connected as {first_name}")
+
+
+def telegram_account(telegram_id: int):
+    from project.telegram_accounts.models import TelegramAccount
+
+    with db_lock:
+        return TelegramAccount.objects.select_related("user").filter(telegram_id=telegram_id).first()
+
+
+def test_legacy_flow_signs_in_a_new_person_through_the_fragment_script(page, site, sandbox):
+    page.goto("/accounts/login/")
+    go_to_telegram(page, sandbox, page.get_by_role("link", name=LEGACY))
+
+    choose_new_telegram_user(page, "Tom", "tom_t", 620001)
+
+    # Back on the site, the callback page's script posts the fragment; the person is in.
+    expect_signed_in_with_telegram(page, site, "Tom")
+    expect(page.locator("#telegram")).to_contain_text("@tom_t")
+    account = telegram_account(620001)
+    assert account is not None and account.user.email == ""
+    # request_access=write was asked for and granted: the bot may message Tom.
+    assert sandbox.link(620001).allowed_write
+
+
+def test_oidc_flow_signs_in_a_new_person(page, site, sandbox):
+    sandbox.add_user(620002, "Uma", username="uma", started=False)
+    page.goto("/accounts/login/")
+    go_to_telegram(page, sandbox, page.get_by_role("link", name=OIDC))
+    expect(page.locator("main")).to_contain_text("OpenID Connect")
+
+    choose_existing_telegram_user(page, 620002)
+
+    expect_signed_in_with_telegram(page, site, "Uma")
+    assert telegram_account(620002) is not None
+    assert sandbox.link(620002).allowed_write  # scope telegram:bot_access
+
+
+@pytest.mark.parametrize("flow", [LEGACY, OIDC], ids=["legacy", "oidc"])
+def test_telegram_signs_a_returning_person_into_their_own_account(page, site, sandbox, make_user, flow):
+    user = make_user("vera@example.com")
+    connect_telegram(user, sandbox, 620003, "Vera")
+
+    page.goto("/accounts/login/")
+    go_to_telegram(page, sandbox, page.get_by_role("link", name=flow))
+    choose_existing_telegram_user(page, 620003)
+
+    expect_signed_in_with_telegram(page, site, "Vera")
+    expect(page.locator("#email")).to_contain_text("vera@example.com")
+    assert telegram_account(620003).user == user
+
+
+def test_cancelling_on_telegram_signs_no_one_in(page, site, sandbox):
+    page.goto("/accounts/login/")
+    go_to_telegram(page, sandbox, page.get_by_role("link", name=LEGACY))
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Sign-in cancelled|Sign-in not completed"))
+    assert page.url.startswith(site.url)
+    expect(page.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
+
+
+@pytest.mark.parametrize("flow", ["legacy", "oidc"])
+def test_connect_telegram_from_the_account_page_then_disconnect_it(page, site, sandbox, make_user, settings, flow):
+    user = make_user("wes@example.com")
+    log_in(page, user)
+    page.goto("/accounts/")
+    section = page.locator("#telegram")
+    button = "Connect with classic sign-in" if flow == "legacy" else "Connect Telegram"
+    if flow == "oidc":
+        # The primary button is the first flow the stage offers; make OIDC the primary here.
+        settings.TELEGRAM_LOGIN_FLOWS = ["oidc", "legacy"]
+        page.reload()
+    go_to_telegram(page, sandbox, section.get_by_role("link", name=button, exact=True))
+    choose_new_telegram_user(page, "Wes", "wes_w", 620004)
+
+    expect(page.locator("#telegram")).to_contain_text("Connected as Wes")
+    assert telegram_account(620004).user == user
+
+    page.locator("#telegram").get_by_role("button", name="Disconnect Telegram").click()
+    expect(page.get_by_role("status")).to_contain_text("Telegram is disconnected")
+    expect(page.locator("#telegram")).to_contain_text("Connect Telegram to sign in with it")
+    assert telegram_account(620004) is None
+
+
+def test_telegram_is_disconnected_only_once_an_email_is_added(page, site, sandbox, mailoutbox):
+    page.goto("/accounts/login/")
+    go_to_telegram(page, sandbox, page.get_by_role("link", name=LEGACY))
+    choose_new_telegram_user(page, "Xia", "", 620005)
+    expect_signed_in_with_telegram(page, site, "Xia")
+    # Telegram is Xia's only way in: it cannot be disconnected...
+    expect(page.locator("#telegram").get_by_role("button", name="Disconnect Telegram")).to_have_count(0)
+    expect(page.locator("#telegram")).to_contain_text("cannot be disconnected")
+
+    # ...until an email is added (confirmed with the code mailed to it).
+    page.locator("#email").get_by_role("textbox", name="Email address").fill("xia@example.com")
+    page.locator("#email").get_by_role("button", name="Add email").click()
+    expect(page.locator("main")).to_contain_text("We sent a code to xia@example.com")
+    (mail,) = [m for m in mailoutbox if "xia@example.com" in m.to]
+    code = re.search(r"code[^\n]*\n\s*\n\s+(\S+)\s*\n", mail.body).group(1)
+    page.get_by_label("Code from the email").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    page.goto("/accounts/")
+    expect(page.locator("#email")).to_contain_text("xia@example.com")
+
+    page.locator("#telegram").get_by_role("button", name="Disconnect Telegram").click()
+    expect(page.get_by_role("status")).to_contain_text("Telegram is disconnected")
+    assert telegram_account(620005) is None
+
+
+def test_connect_through_the_bot_with_the_start_link(stack, page, make_user):
+    user = make_user("yan@example.com")
+    stack.sandbox.add_user(620006, "Yan", username="yan_y", started=False)
+    log_in(page, user)
+    page.goto("/accounts/")
+    open_telegram_links_in_sandbox(page, stack, 620006)
+    page.locator("#telegram").get_by_role("link", name="connect through the bot").click()
+    expect(page).to_have_url(stack.chat_url(620006))
+    stack.wait_for_webhook()
+
+    page.goto(stack.site("/accounts/"))
+    expect(page.locator("#telegram")).to_contain_text("Connected as Yan")
+    assert telegram_account(620006).user == user
+    # The bot says so in the chat.
+    stack.wait_for_bot_message(620006, "Connected! This chat is now linked to your account")

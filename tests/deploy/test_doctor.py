@@ -1,0 +1,238 @@
+"""
+doctor, against a stage in moto and the sandbox: healthy, it says so; with one thing broken
+at a time, it names that thing in plain words (and the run fails).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from .conftest import FOREIGN_BOT_TOKEN, write_secret, write_secrets
+
+
+@pytest.fixture
+def healthy(aws, sandbox, full_secret, stage_secret, gateway, lambda_functions, live_server, settings):
+    from django.contrib.sites.models import Site
+
+    from project.bot.flows.webhook_setup import register_webhook
+    from project.ops.flows.sender_mapping import configure_sender
+
+    settings.STAGE = "test"
+    host = live_server.url.split("://", 1)[1]
+    settings.SITE_DOMAIN = host
+    settings.SITE_URL = live_server.url
+    Site.objects.update_or_create(id=settings.SITE_ID, defaults={"domain": host, "name": "Meetups"})
+    register_webhook()
+    configure_sender()
+    return {"aws": aws, "sandbox": sandbox, "secret": full_secret, "secret_name": stage_secret,
+            "mapping": lambda_functions["mapping_uuid"]}
+
+
+def doctor():
+    from project.ops.flows.doctor import run_doctor
+
+    return run_doctor()
+
+
+def problem(report, check: str) -> str:
+    found = [f.message for f in report.of(check) if f.level == "problem"]
+    assert found, f"no problem reported for {check}: {[(f.check, f.level, f.message) for f in report.findings]}"
+    return " ".join(found)
+
+
+def test_a_healthy_stage(healthy):
+    out = io.StringIO()
+    call_command("doctor", stdout=out)
+    text = out.getvalue()
+    assert "The stage looks healthy." in text
+    report = doctor()
+    assert report.healthy
+    levels = {f.check: f.level for f in report.findings}
+    for check in ("secret", "bot token", "getMe", "webhook", "webhook delivery", "webhook secret", "outbox queue",
+                  "dead letters", "sender", "site domain", "site"):
+        assert levels[check] == "ok", (check, report.findings)
+    for value in healthy["secret"].values():
+        assert value not in text
+
+
+def test_a_foreign_token(healthy):
+    write_secrets(healthy["aws"], healthy["secret_name"], {**healthy["secret"], "telegram_bot_token": FOREIGN_BOT_TOKEN})
+    report = doctor()
+    message = problem(report, "bot token")
+    assert "for bot 7000000002" in message and "configured for bot 7000000001" in message
+    assert [f.level for f in report.of("getMe")] == ["skipped"]
+
+
+def test_a_token_telegram_refuses(healthy):
+    write_secrets(healthy["aws"], healthy["secret_name"],
+                  {**healthy["secret"], "telegram_bot_token": "7000000001:AAH-revoked-or-mistyped-token-000000000000"})
+    assert "does not accept this token" in problem(doctor(), "getMe")
+
+
+def test_a_wrong_bot_username(healthy, settings):
+    settings.TELEGRAM_BOT_USERNAME = "meetups_dev_bot"
+    assert "@site_local_bot" in problem(doctor(), "getMe")
+
+
+def test_no_webhook_registered(healthy):
+    healthy["sandbox"].bot().webhook.url = ""
+    assert "No webhook is registered" in problem(doctor(), "webhook")
+
+
+def test_the_webhook_registered_elsewhere(healthy):
+    from project.bot.flows.webhook_setup import register_webhook
+
+    register_webhook(url="https://old.example.com/telegram/webhook")
+    assert "delivers to https://old.example.com/telegram/webhook" in problem(doctor(), "webhook")
+
+
+def test_telegram_holds_another_secret_and_updates_pile_up(healthy):
+    from project.bot.flows.webhook_setup import register_webhook
+
+    sandbox = healthy["sandbox"]
+    register_webhook(secret="a-secret-the-stage-does-not-have")
+    sandbox.add_user(5151, first_name="Pia")
+    sandbox.user_sends(5151, "hello?")
+    with pytest.raises(TimeoutError):
+        sandbox.wait_for_delivery(timeout=1)
+    message = problem(doctor(), "webhook delivery")
+    assert "refused" in message and "401" in message and "1 updates are waiting" in message
+    assert "setup_webhook" in message
+
+
+def test_the_webhook_cannot_be_reached(healthy, settings):
+    settings.TELEGRAM_WEBHOOK_URL = "http://127.0.0.1:9/telegram/webhook"
+    report = doctor()
+    assert "Cannot reach the webhook" in problem(report, "webhook secret")
+    assert "this stage's webhook is http://127.0.0.1:9/telegram/webhook" in problem(report, "webhook")
+
+
+def test_the_secret_cannot_be_read(healthy, settings):
+    settings.SECRETS_NAME = "meetups/nonexistent"
+    settings.BOT_TOKEN_SECRET_NAME = "meetups/test/bot-token"  # named on its own, so still readable
+    report = doctor()
+    message = problem(report, "secret")
+    assert "stage secret 'meetups/nonexistent' does not exist" in message and "SECRETS_NAME" in message
+    assert "bot-token" not in message
+    assert [f.level for f in report.of("bot token")] == ["ok"]
+
+
+def test_a_missing_bot_token_secret_is_named(healthy, settings):
+    """A stack from before the split, or BOT_TOKEN_SECRET_NAME pointing nowhere."""
+    settings.BOT_TOKEN_SECRET_NAME = "meetups/test/no-such-bot-token"
+    report = doctor()
+    message = problem(report, "secret")
+    assert "bot-token secret 'meetups/test/no-such-bot-token' does not exist" in message
+    assert "BOT_TOKEN_SECRET_NAME" in message
+    assert "'meetups/test'" not in message  # the stage secret is fine, and not blamed
+    assert [f.level for f in report.of("bot token")] == ["skipped"]
+    assert [f.level for f in report.of("getMe")] == ["skipped"]
+
+
+def test_an_empty_bot_token_secret(healthy):
+    aws = healthy["aws"]
+    aws.client("secretsmanager").delete_secret(SecretId=healthy["secret_name"].bot_token_name, ForceDeleteWithoutRecovery=True)
+    aws.client("secretsmanager").create_secret(Name=healthy["secret_name"].bot_token_name)  # as the stack makes it
+    assert "bot-token secret 'meetups/test/bot-token' is empty: run put_bot_token" in problem(doctor(), "secret")
+
+
+def test_a_key_missing_from_the_secret(healthy):
+    values = {k: v for k, v in healthy["secret"].items() if k != "telegram_oidc_client_secret"}
+    write_secrets(healthy["aws"], healthy["secret_name"], values)
+    assert "stage secret 'meetups/test' lacks telegram_oidc_client_secret" in problem(doctor(), "secret")
+
+
+def test_a_missing_database_url(healthy, settings):
+    values = {k: v for k, v in healthy["secret"].items() if k != "database_url"}
+    write_secrets(healthy["aws"], healthy["secret_name"], values)
+    message = problem(doctor(), "secret")
+    assert "stage secret 'meetups/test' lacks database_url" in message
+    assert "put_stage_secret database_url" in message
+    # Functions that get DATABASE_URL from their environment do not need it in the secret.
+    settings.OPS_FUNCTIONS_HAVE_DATABASE_URL = True
+    report = doctor()
+    assert [f.level for f in report.of("secret")] == ["ok"]
+
+
+def test_the_token_left_in_the_stage_secret_is_a_problem(healthy):
+    """Where the webhook function can read it: exactly what the split is for."""
+    write_secret(healthy["aws"], healthy["secret_name"], {**healthy["secret"]})  # the token too
+    message = problem(doctor(), "secret")
+    assert "stage secret 'meetups/test' holds telegram_bot_token" in message and "put_bot_token" in message
+
+
+def test_an_unfinished_rotation_is_a_warning(healthy):
+    write_secrets(healthy["aws"], healthy["secret_name"],
+                  {**healthy["secret"], "telegram_webhook_secret_previous": "an-older-webhook-secret"})
+    report = doctor()
+    assert report.healthy
+    assert any(f.level == "warn" and "--finish" in f.message for f in report.of("secret"))
+
+
+def test_dead_letters(healthy):
+    aws = healthy["aws"]
+    for i in (1, 2):
+        aws.client("sqs").send_message(QueueUrl=aws.dlq_url, MessageBody=json.dumps({"v": 1, "delivery_id": i}))
+    message = problem(doctor(), "dead letters")
+    assert "2 messages are in the dead-letter queue" in message and "replay_dead_letters" in message
+
+
+def test_a_queue_without_redrive(healthy):
+    aws = healthy["aws"]
+    aws.client("sqs").set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"RedrivePolicy": ""})
+    assert "no redrive policy" in problem(doctor(), "outbox queue")
+
+
+def test_an_override_that_disagrees_with_the_queue(healthy, settings):
+    settings.OUTBOX_MAX_RECEIVE_COUNT = 8  # the aws fixture's queue says 5
+    assert "maxReceiveCount is 5, but OUTBOX_MAX_RECEIVE_COUNT=8" in problem(doctor(), "outbox queue")
+
+
+def test_a_visibility_timeout_too_short_for_the_sender(healthy):
+    aws = healthy["aws"]
+    aws.client("sqs").set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": "30"})
+    assert "under six times the sender's timeout (10 s)" in problem(doctor(), "outbox queue")
+
+
+def test_the_sender_mapping_as_zappa_update_leaves_it(healthy, settings):
+    healthy["aws"].client("lambda").update_event_source_mapping(
+        UUID=healthy["mapping"], Enabled=False, FunctionResponseTypes=[], ScalingConfig={"MaximumConcurrency": 5})
+    message = problem(doctor(), "sender")
+    assert "disabled" in message
+    assert "ReportBatchItemFailures is off" in message
+    assert "MaximumConcurrency is 5" in message and "SENDER_MAX_CONCURRENCY=2" in message
+    assert "configure_sender" in message
+
+
+def test_the_sender_not_deployed(healthy):
+    healthy["aws"].client("lambda").delete_function(FunctionName="meetups-test-sender")
+    assert "There is no function meetups-test-sender" in problem(doctor(), "sender")
+
+
+def test_the_site_record_names_another_domain(healthy, settings):
+    from django.contrib.sites.models import Site
+
+    Site.objects.filter(id=settings.SITE_ID).update(domain="old.example.com")
+    message = problem(doctor(), "site domain")
+    assert "says old.example.com" in message and "ensure_site" in message
+
+
+def test_the_site_does_not_answer(healthy, settings):
+    settings.SITE_URL = "http://127.0.0.1:9"
+    assert "Cannot reach http://127.0.0.1:9/" in problem(doctor(), "site")
+
+
+def test_the_command_fails_and_lists_each_problem(healthy, settings):
+    settings.SENDER_MAX_CONCURRENCY = 4
+    healthy["sandbox"].bot().webhook.url = ""
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 problems found"):
+        call_command("doctor", stdout=out)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("PROBLEM")]
+    assert len(lines) == 2
+    assert lines[0].startswith("PROBLEM  webhook: No webhook is registered")
+    assert lines[1].startswith("PROBLEM  sender:") and "MaximumConcurrency is 2" in lines[1]
