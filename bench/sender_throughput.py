@@ -24,18 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.notifications.sender_worker import max_in_window
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = [sys.executable, "-m", "tests.notifications.sender_worker"]
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 class Stage:

@@ -17,6 +17,17 @@ import os
 import sys
 
 
+def max_in_window(times: list[float], window: float) -> int:
+    """The largest number of times in any half-open window of this length (the sandbox's rule)."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     import django

@@ -19,20 +19,10 @@ import pytest
 from django.db import connection
 
 from infra.local.telegram_sandbox.limits import Limits
+from tests.notifications.sender_worker import max_in_window
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """The largest number of times in any half-open window of this length (the sandbox's rule)."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 @pytest.fixture

@@ -64,6 +64,16 @@ def _locked_meetup(meetup_id: int) -> Meetup:
     return Meetup.objects.select_for_update().get(pk=meetup_id)
 
 
+def _open_meetup_of_organizer(meetup_id: int, by_user) -> Meetup:
+    """The meetup, locked, if by_user organizes it and it still takes changes."""
+    meetup = _locked_meetup(meetup_id)
+    if meetup.organizer_id != by_user.pk:
+        raise NotOrganizer()
+    if not meetup.is_open:
+        raise MeetupClosed(meetup)
+    return meetup
+
+
 def _meetup_context(meetup: Meetup) -> dict:
     return {"meetup": meetup, "organizer_name": display_name_for(meetup.organizer)}
 
@@ -89,11 +99,7 @@ def invite(meetup_id: int, by_user, invitees: Iterable) -> list[Invitation]:
     Raises Meetup.DoesNotExist, NotOrganizer, MeetupClosed or NotMatched.
     """
     with transaction.atomic():
-        meetup = _locked_meetup(meetup_id)
-        if meetup.organizer_id != by_user.pk:
-            raise NotOrganizer()
-        if not meetup.is_open:
-            raise MeetupClosed(meetup)
+        meetup = _open_meetup_of_organizer(meetup_id, by_user)
         return _invite(meetup, invitees)
 
 
@@ -126,11 +132,7 @@ def change_meetup(meetup_id: int, by_user, **changes) -> Meetup:
     if unknown:
         raise TypeError(f"change_meetup() cannot change {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        meetup = _locked_meetup(meetup_id)
-        if meetup.organizer_id != by_user.pk:
-            raise NotOrganizer()
-        if not meetup.is_open:
-            raise MeetupClosed(meetup)
+        meetup = _open_meetup_of_organizer(meetup_id, by_user)
         changed = []
         for field, value in changes.items():
             if isinstance(value, str):
@@ -156,11 +158,7 @@ def cancel_meetup(meetup_id: int, by_user) -> Meetup:
     Raises Meetup.DoesNotExist, NotOrganizer or MeetupClosed.
     """
     with transaction.atomic():
-        meetup = _locked_meetup(meetup_id)
-        if meetup.organizer_id != by_user.pk:
-            raise NotOrganizer()
-        if not meetup.is_open:
-            raise MeetupClosed(meetup)
+        meetup = _open_meetup_of_organizer(meetup_id, by_user)
         meetup.status = Meetup.Status.CANCELLED
         meetup.cancelled_at = timezone.now()
         meetup.save(update_fields=["status", "cancelled_at", "updated_at"])
