@@ -96,13 +96,14 @@ def _start_with_token(message: Message, token: str) -> tuple[bool, str]:
 
 
 def stop(message: Message) -> tuple[bool, str]:
-    from project.bot import preferences
+    from project.notifications import kinds
+    from project.notifications.flows import preferences
 
     account = TelegramAccount.objects.for_chat(message.sender.id)
     if account is None:
         replies.say(message.chat_id, "stop_unknown", {"account_url": account_url()})
         return True, "stop from an unknown person"
-    preferences.turn_off_telegram(account.user)
+    preferences.turn_off_channel(account.user, kinds.TELEGRAM)
     replies.say(message.chat_id, "stop", {"settings_url": settings_url()}, user=account.user)
     return True, f"telegram notifications off for user {account.user_id}"
 

@@ -86,3 +86,20 @@ def save(user, *, enabled: set[tuple[str, str]], everything_off: bool) -> None:
                 defaults={"enabled": (kind.code, channel) in enabled},
             )
     NotificationSettings.objects.update_or_create(user=user, defaults={"all_off": everything_off})
+
+
+def turn_off_channel(user, channel: str) -> int:
+    """
+    Turn one channel off for every kind that may be turned off (the bot's /stop does this for
+    Telegram); security notices stay on. Returns how many kinds changed hands. The person's
+    other choices are kept, and the settings page turns the channel back on.
+    """
+    count = 0
+    for kind in kinds.KINDS.values():
+        if not kind.can_turn_off:
+            continue
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind.code, channel=channel, defaults={"enabled": False}
+        )
+        count += 1
+    return count
