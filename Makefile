@@ -1,13 +1,14 @@
 # make dev   set everything up and run the whole system locally (no network needed)
 # make test  set everything up and run the whole test suite
 # make bench run the benchmarks (figures go to docs/BENCHMARKS.md)
+# make smoke check a running `make dev` end to end (match request -> sandbox chat -> answer)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install dev test test-postgres bench lint collectstatic clean
+.PHONY: install dev smoke test test-postgres bench lint collectstatic clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,9 @@ install: $(STAMP)
 
 dev: install
 	$(PY) -m infra.local.devstack
+
+smoke: install
+	$(PY) -m infra.local.smoke
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

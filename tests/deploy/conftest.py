@@ -52,7 +52,9 @@ def read_secret(aws, name: str) -> dict:
 
 
 def versions(aws, name: str) -> list:
-    return aws.client("secretsmanager").list_secret_version_ids(SecretId=name)["Versions"]
+    """The secret's versions by id and stage (their dates move when they are read)."""
+    answer = aws.client("secretsmanager").list_secret_version_ids(SecretId=name)["Versions"]
+    return sorted((v["VersionId"], tuple(sorted(v.get("VersionStages", [])))) for v in answer)
 
 
 def write_secret(aws, name: str, values: dict) -> None:
