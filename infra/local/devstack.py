@@ -144,7 +144,15 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _stop_on_sigterm(signum, frame):
+    # `kill`, a closed terminal or `timeout` should stop the whole stack like Ctrl-C does:
+    # the children run in their own sessions and would otherwise outlive this process.
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGHUP, _stop_on_sigterm)
     (ROOT / "var").mkdir(exist_ok=True)
     busy = [port for port in (SITE_PORT, SANDBOX_PORT, WEBHOOK_PORT, AWS_PORT) if not port_is_free(port)]
     if busy:

@@ -34,6 +34,13 @@ def wait_for(what: str, check, timeout: float = 15.0):
     raise SystemExit(f"FAILED: {what} did not happen within {timeout:.0f} s.")
 
 
+def post(path: str, **data) -> None:
+    """A form post to the sandbox, as its pages make them (they answer with a redirect)."""
+    answer = httpx.post(f"{SANDBOX}{path}", data=data)
+    if answer.status_code >= 400:
+        raise SystemExit(f"FAILED: the sandbox refused {path}: {answer.status_code} {answer.text[:200]}")
+
+
 def chat(chat_id: int) -> list[dict]:
     return httpx.get(f"{SANDBOX}/chat/{chat_id}/messages.json").json()["messages"]
 
@@ -57,9 +64,9 @@ def main() -> int:
     for name, telegram_id in (("Ada", 900000000 + run * 2), ("Bo", 900000001 + run * 2)):
         user = User.objects.create(username=f"smoke-{name.lower()}-{run}", first_name=name)
         profiles.update_profile(user, display_name=f"{name} (smoke {run})", bio="", discoverable=True)
-        httpx.post(f"{SANDBOX}/users", data={"id": telegram_id, "first_name": name}).raise_for_status()
+        post("/users", id=telegram_id, first_name=name)
         token = issue_start_token(user)
-        httpx.post(f"{SANDBOX}/chat/{telegram_id}/start", data={"payload": token}).raise_for_status()
+        post(f"/chat/{telegram_id}/start", payload=token)
         wait_for(f"{name}'s /start linking the chat", lambda: TelegramAccount.objects.filter(user=user).exists())
         people[name] = (user, telegram_id)
         print(f"ok  {name} connected Telegram {telegram_id} through /start")
@@ -80,9 +87,7 @@ def main() -> int:
     message = wait_for("the match request reaching Bo's chat", request_with_buttons)
     print(f"ok  the request reached Bo's sandbox chat in {time.monotonic() - started:.1f} s, with its buttons")
 
-    httpx.post(
-        f"{SANDBOX}/chat/{bo_chat}/press", data={"message_id": message["message_id"], "data": f"mr:{request.pk}:accept"}
-    ).raise_for_status()
+    post(f"/chat/{bo_chat}/press", message_id=message["message_id"], data=f"mr:{request.pk}:accept")
     wait_for(
         "Ada hearing that Bo accepted",
         lambda: any("accept" in (m.get("text") or "").lower() for m in chat(ada_chat)),
