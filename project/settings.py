@@ -113,7 +113,9 @@ CONTENT_SECURITY_POLICY = (
 # --- Applications ---------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin without autodiscovery at start-up: project/urls.py runs it, so only the site
+    # (which serves the admin) imports every app's admin module, not the webhook and sender.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

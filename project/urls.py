@@ -4,6 +4,10 @@ from django.urls import include, path
 
 from project.core import views as core_views
 
+# settings.py installs the admin as SimpleAdminConfig, so registration happens here, with the
+# URLconf, rather than at every function's start-up.
+admin.autodiscover()
+
 urlpatterns = [
     path("", core_views.home, name="home"),
     # Our own account flows first, so they take precedence over allauth's defaults.
