@@ -221,3 +221,13 @@ def sandbox(telegram_sandbox, settings):
     settings.TELEGRAM_API_BASE_URL = telegram_sandbox.url
     settings.TELEGRAM_OAUTH_BASE_URL = telegram_sandbox.url
     return telegram_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """allauth's rate limits and used sign-in data live in the cache: each test starts clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

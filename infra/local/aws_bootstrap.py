@@ -16,9 +16,10 @@ import sys
 QUEUE_NAME = "outbox-local"
 DLQ_NAME = "outbox-local-dlq"
 # Same as the deployed stack (see docs/OUTBOX.md for why): enough receives for the
-# sender's backoff to ride out a Telegram outage of several minutes.
+# sender's backoff to ride out about 21 minutes of Telegram errors.
 MAX_RECEIVE_COUNT = 8
-VISIBILITY_TIMEOUT = 60
+# Six times the sender function's 60 s timeout, as AWS advises for an SQS event source.
+VISIBILITY_TIMEOUT = 360
 
 
 def bootstrap(secret_values: dict[str, str], secret_name: str, bot_token_secret_name: str) -> dict[str, str]:

@@ -37,6 +37,10 @@ from .outbox import UnknownBody, parse_body
 
 logger = logging.getLogger(__name__)
 
+# What infra/aws/stack.yaml and infra/local/aws_bootstrap.py set; used only when the queue's
+# redrive policy cannot be read, so that the sender and the queue agree on the last receive.
+DEFAULT_MAX_RECEIVE_COUNT = 8
+
 # Calls that count against Telegram's sending limits. answerCallbackQuery does not, and a
 # person is watching a spinner until it arrives.
 LIMITED_METHODS = {"sendMessage", "editMessageText", "editMessageReplyMarkup"}
@@ -107,35 +111,28 @@ class Sender:
 
     # --- the Bot, built once -----------------------------------------------------------------
     def bot(self):
-        base_url = f"{settings.TELEGRAM_API_BASE_URL}/bot"
+        from project.core.telegram import bot_api_base_url, make_bot
+
+        base_url = bot_api_base_url()
         if self._bot is None or self._bot_base_url != base_url:
-            import telegram
-            from telegram.request import HTTPXRequest
-
-            from project.core.secrets import bot_token
-
             if self._bot is not None:  # the stage's API server changed (tests): start over
                 self.run(self._bot.shutdown())
             timeout = conf.send_timeout_seconds()
-            bot = telegram.Bot(
-                bot_token(),
-                base_url=base_url,
-                request=HTTPXRequest(
-                    connection_pool_size=32, read_timeout=timeout, write_timeout=timeout,
-                    connect_timeout=timeout, pool_timeout=timeout,
-                ),
+            bot = make_bot(
+                connection_pool_size=32, read_timeout=timeout, write_timeout=timeout,
+                connect_timeout=timeout, pool_timeout=timeout,
             )
             self.run(bot.initialize())
             self._bot, self._bot_base_url = bot, base_url
         return self._bot
 
     def max_receive_count(self, queue_url: str) -> int:
-        """The queue's redrive maxReceiveCount, read once per container (default 5)."""
+        """The queue's redrive maxReceiveCount, read once per container (default: the stack's 8)."""
         override = conf.max_receive_count()
         if override:
             return override
         if queue_url not in self._max_receives:
-            count = 5
+            count = DEFAULT_MAX_RECEIVE_COUNT
             try:
                 from project.core.aws import client
 

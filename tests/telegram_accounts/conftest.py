@@ -10,6 +10,8 @@ cover the script itself.
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +24,13 @@ from project.telegram_accounts import providers
 LEGACY_LOGIN = "/accounts/telegram/login/"
 OIDC_LOGIN = "/accounts/oidc/telegram-oidc/login/"
 LOGIN_URLS = {"legacy": LEGACY_LOGIN, "oidc": OIDC_LOGIN}
+
+
+def next_second():
+    """The sandbox signs auth_date in whole seconds, as Telegram does: a second sign-in by the
+    same person within the same second would carry the very same signed data, which the site
+    refuses as a replay. People do not sign in twice a second; tests do."""
+    time.sleep(1.01 - time.time() % 1)
 
 
 def path_of(url: str) -> str:

@@ -12,7 +12,7 @@ from allauth.socialaccount.models import SocialAccount
 from project.accounts.models import User
 from project.telegram_accounts.models import TelegramAccount
 
-from .conftest import signed_in_user
+from .conftest import next_second, signed_in_user
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,7 @@ def test_first_sign_in_creates_an_account_without_email(browser, alice, sandbox)
 def test_signing_in_again_lands_in_the_same_account(browser, other_browser, alice):
     browser.sign_in("legacy", alice.id)
     first = signed_in_user(browser.client)
+    next_second()
     other_browser.sign_in("legacy", alice.id)
     assert signed_in_user(other_browser.client) == first
     assert User.objects.count() == 1
@@ -52,13 +53,13 @@ def test_signing_in_again_lands_in_the_same_account(browser, other_browser, alic
 # --- refusals: each logged with its reason, each a clear page with a way back ---------------
 
 
-def _assert_refused(response, caplog, reason: str, client):
+def _assert_refused(response, caplog, reason: str, client, *, users_before: int = 0):
     assert response.status_code == 401  # allauth's authentication error page
     body = response.content.decode()
     assert "Sign-in not completed" in body
     assert 'href="/accounts/login/"' in body  # the way back
     assert signed_in_user(client) is None
-    assert not User.objects.exists()
+    assert User.objects.count() == users_before
     refusals = [r.getMessage() for r in caplog.records if r.name == "project.telegram_accounts.login"]
     assert any(m.startswith("telegram legacy login refused: ") and reason in m for m in refusals), refusals
 
@@ -106,6 +107,35 @@ def test_state_from_another_session_is_refused(browser, other_browser, alice, ca
     with caplog.at_level(logging.INFO):
         response = other_browser.client.post(handoff.path, {"tgAuthResult": handoff.auth_result})
     _assert_refused(response, caplog, "unknown, expired or already used state", other_browser.client)
+
+
+def test_signed_data_replayed_with_another_sessions_fresh_state_is_refused(browser, other_browser, alice, caplog):
+    """A captured result is bound to no state: posted through an attacker's own new flow, it
+    must still sign no one in."""
+    handoff = browser.pick_user(browser.go_to_telegram("legacy"), alice.id)
+    assert browser.finish_legacy(handoff).status_code == 302  # Alice signs in
+    attacker = other_browser.pick_user(other_browser.go_to_telegram("legacy"), alice.id)
+    with caplog.at_level(logging.INFO):
+        response = other_browser.finish_legacy(attacker, handoff.auth_result)
+    _assert_refused(response, caplog, "signed login data already used", other_browser.client, users_before=1)
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"id": 1, "auth_date": float("inf"), "hash": "x"}, "id or auth_date is not a number"),
+        ({"id": 1, "auth_date": 1, "hash": "\u00e9t\u00e9"}, "hash mismatch"),
+    ],
+)
+def test_hostile_fields_are_refused_not_crashed_on(browser, alice, caplog, fields, reason):
+    import base64
+    import json
+
+    raw = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    handoff = browser.pick_user(browser.go_to_telegram("legacy"), alice.id)
+    with caplog.at_level(logging.INFO):
+        response = browser.finish_legacy(handoff, raw)
+    _assert_refused(response, caplog, reason, browser.client)
 
 
 def test_missing_state_is_refused(browser, alice, caplog):

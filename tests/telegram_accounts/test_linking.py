@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from project.accounts.models import User
 from project.telegram_accounts.models import TelegramAccount
 
-from .conftest import signed_in_user
+from .conftest import next_second, signed_in_user
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ def test_same_telegram_id_through_both_flows_is_one_account(browser, other_brows
     assert TelegramAccount.objects.get().user == user
     # And once more through the second flow: still the same account, nothing new.
     browser.client.logout()
+    next_second()
     browser.sign_in(second, alice.id)
     assert signed_in_user(browser.client) == user and SocialAccount.objects.count() == 2
 
@@ -73,6 +74,7 @@ def test_connecting_a_telegram_account_that_belongs_to_someone_else_says_so(
 ):
     other_browser.sign_in("legacy", alice.id)
     owner = signed_in_user(other_browser.client)
+    next_second()  # a fresh signature, as a real second sign-in would have
 
     browser.client.force_login(email_user)
     with caplog.at_level(logging.INFO):
@@ -110,6 +112,7 @@ def test_email_account_can_disconnect_telegram(browser, email_user, alice):
     assert not SocialAccount.objects.exists()
     # Signing in with that Telegram account no longer reaches the email account.
     browser.client.logout()
+    next_second()
     browser.sign_in("legacy", alice.id)
     assert signed_in_user(browser.client) != email_user
 

@@ -4,10 +4,10 @@ Telegram documents its limits loosely ("about 30 messages per second", "avoid mo
 one message per second to the same chat, short bursts pass", "20 messages per minute to a
 group"). The sandbox turns them into exact, testable rules:
 
-* global:        at most ``global_limit`` accepted sends per bot in any ``global_window`` s
-* private chat:  at most ``private_limit`` in any ``private_window`` s (default 3 in 3 s:
+* global:        at most ``global_per_second`` accepted sends per bot in any ``global_window`` s
+* private chat:  at most ``private_per_window`` in any ``private_window`` s (default 3 in 3 s:
                  a sustained rate of one a second, with bursts of up to three)
-* group chat:    at most ``group_limit`` in any ``group_window`` s (chat id < 0)
+* group chat:    at most ``group_per_minute`` in any ``group_window`` s (chat id < 0)
 
 A window is a log of the times of accepted sends. A refused send is not logged (it was not
 delivered), so a client that waits exactly ``retry_after`` is admitted. ``retry_after`` is

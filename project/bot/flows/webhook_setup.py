@@ -51,16 +51,9 @@ class WebhookStatus:
 
 
 def _bot():
-    from telegram import Bot
-    from telegram.request import HTTPXRequest
+    from project.core.telegram import make_bot
 
-    from project.core.secrets import bot_token
-
-    return Bot(
-        bot_token(),
-        base_url=f"{settings.TELEGRAM_API_BASE_URL}/bot",
-        request=HTTPXRequest(connect_timeout=10, read_timeout=20),
-    )
+    return make_bot()
 
 
 def _wanted(url: str | None) -> dict:

@@ -21,17 +21,12 @@ T = TypeVar("T")
 
 def call(token: str, fn: Callable[..., Awaitable[T]]) -> T:
     """Run `await fn(bot)` with a Bot for `token` on the stage's Bot API server."""
-    from telegram import Bot
-    from telegram.request import HTTPXRequest
+    from project.core.telegram import make_bot
 
     register_secret_values([token])
 
     async def run():
-        bot = Bot(
-            token,
-            base_url=f"{settings.TELEGRAM_API_BASE_URL}/bot",
-            request=HTTPXRequest(connect_timeout=10, read_timeout=20),
-        )
+        bot = make_bot(token)
         async with bot:
             return await fn(bot)
 

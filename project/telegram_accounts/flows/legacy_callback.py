@@ -2,14 +2,17 @@
 Completing the legacy sign-in: the POST our callback page makes from `#tgAuthResult`.
 
 Replaces allauth's telegram CallbackView (same URL) to check the stage's own bot token from
-project.core.secrets, to refuse a missing, unknown or replayed `state`, and to log the real
-reason of every refusal.
+project.core.secrets, to refuse a missing, unknown or replayed `state`, to refuse signed data
+that was already used (the data is not bound to our state, so a captured result could
+otherwise be posted from another session's fresh flow within its 30 seconds), and to log the
+real reason of every refusal.
 """
 
 from __future__ import annotations
 
 from allauth.socialaccount.helpers import complete_social_login, render_authentication_error
 from allauth.socialaccount.providers.base.constants import AuthError
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
 from project.core import secrets
@@ -30,6 +33,11 @@ def complete(request, provider, state_id: str | None, raw_result: str):
             state = provider.unstash_redirect_state(request, state_id)
         except PermissionDenied:
             raise LoginRefused("unknown, expired or already used state") from None
+        # Each signed result signs in once. The cache is shared by every container (database
+        # or Redis on deployed stages) and only needs to remember it while it is fresh.
+        max_age = conf.auth_date_validity()
+        if not cache.add(f"telegram-legacy-result:{data['hash']}", True, timeout=2 * max_age + 60):
+            raise LoginRefused("signed login data already used (replayed from another session)")
     except LoginRefused as exc:
         error = AuthError.CANCELLED if exc.reason == "cancelled by the user" else AuthError.UNKNOWN
         return render_authentication_error(request, provider, error=error, exception=exc)

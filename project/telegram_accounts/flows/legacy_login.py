@@ -53,7 +53,7 @@ def decode_auth_result(raw: str) -> dict:
     try:
         int(data["id"])
         int(data["auth_date"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise LoginRefused("malformed tgAuthResult: id or auth_date is not a number") from None
     return data
 
@@ -66,7 +66,8 @@ def expected_hash(bot_token: str, data: dict) -> str:
 
 def verify(data: dict, *, bot_token: str, max_age: int, now: float | None = None) -> dict:
     """The signed fields without `hash`, if the signature and age check out; LoginRefused otherwise."""
-    if not hmac.compare_digest(str(data["hash"]), expected_hash(bot_token, data)):
+    # Bytes, not str: compare_digest refuses non-ASCII str, and the hash is attacker input.
+    if not hmac.compare_digest(str(data["hash"]).encode(), expected_hash(bot_token, data).encode()):
         # Also what another bot's data looks like: it was keyed with that bot's token.
         raise LoginRefused("hash mismatch (not signed with this stage's bot token)")
     now = time.time() if now is None else now
