@@ -279,6 +279,9 @@ class Sender:
             return Outcome("bad_request", error=exc.message)
         except tg.Conflict as exc:
             return Outcome("bad_request", error=exc.message)
+        except tg.ChatMigrated as exc:
+            # A group became a supergroup with a new id: this chat id will never work again.
+            return Outcome("bad_request", error=f"group chat migrated to {exc.new_chat_id}")
         except (tg.TimedOut, tg.NetworkError, tg.TelegramError) as exc:
             return Outcome("retry", error=f"{type(exc).__name__}: {exc}")
         except asyncio.TimeoutError:
@@ -343,8 +346,30 @@ class Sender:
         self._return_later(job, delay, failures)
 
     def _defer(self, job: Job, wait: float, failures: list[str], why: str) -> None:
+        """Our own rate limit says later. That is not a failed try, so the delivery moves to a
+        new message delayed by the wait and this one is deleted: the queue's receive count,
+        and with it the dead-letter queue, only ever count real tries."""
         claims.settle(job.delivery, Delivery.Status.QUEUED, error=why, attempted=False, due_in=wait)
-        self._return_later(job, wait, failures)
+        if not self._requeue_delayed(job, wait):
+            self._return_later(job, wait, failures)
+
+    def _requeue_delayed(self, job: Job, seconds: float) -> bool:
+        """Send the delivery again as a new message visible after `seconds`; False if it could not."""
+        from project.core.aws import client
+
+        from .outbox import message_body
+
+        queue_url = getattr(settings, "OUTBOX_QUEUE_URL", "")
+        if not queue_url or seconds > 900:  # SQS delays a message by 15 minutes at most
+            return False
+        try:
+            client("sqs").send_message(
+                QueueUrl=queue_url, MessageBody=message_body(job.delivery.pk), DelaySeconds=math.ceil(seconds)
+            )
+        except Exception as exc:  # fall back to this message's visibility
+            logger.warning("Could not requeue delivery %s: %s", job.delivery.pk, exc)
+            return False
+        return True
 
     def _return_later(self, job: Job, seconds: float, failures: list[str]) -> None:
         """Report the message as failed, visible again after `seconds` (SQS counts whole seconds)."""

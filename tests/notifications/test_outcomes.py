@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from project.notifications import notify
@@ -191,3 +193,39 @@ def test_unknown_body_version_is_left_for_the_dead_letter_queue(db, lambda_sende
     aws.client("sqs").send_message(QueueUrl=aws.queue_url, MessageBody='{"v": 2, "delivery_id": 1}')
     event = lambda_sender.receive_event()
     assert lambda_sender.invoke(event)["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+
+
+def test_a_wait_for_the_chats_rate_limit_is_not_a_failed_try(
+    person, lambda_sender, sandbox, aws, settings, django_capture_on_commit_callbacks
+):
+    """Deferred by our own limiter, a delivery moves to a new delayed message: the old one is
+    not reported (so its receive count, which leads to the dead-letter queue, does not grow)."""
+    settings.NOTIFICATIONS_MAX_HOLD = 0.5  # hold nothing for the chat's ~1.1 s: defer it
+    telegram_only(person)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = notify(person, "match_request_received", text="One").deliveries.get(channel="telegram")
+        second = notify(person, "match_request_received", text="Two").deliveries.get(channel="telegram")
+    event = lambda_sender.receive_event()
+    assert len(event["Records"]) == 2
+    assert lambda_sender.invoke(event) == {"batchItemFailures": []}
+    first.refresh_from_db(), second.refresh_from_db()
+    sent, waiting = (first, second) if first.status == "sent" else (second, first)
+    assert sent.status == "sent" and waiting.status == "queued"
+    assert waiting.attempts == 0 and "rate limit" in waiting.last_error
+    import time
+
+    time.sleep(2.1)  # SQS delays in whole seconds; the chat allows one message per ~1.1 s
+    again = aws.receive(wait=1)
+    assert [json.loads(r["Body"]) for r in again] == [{"v": 1, "delivery_id": waiting.pk}]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_a_group_that_migrated_is_a_permanent_failure(person, lambda_sender, sandbox, django_capture_on_commit_callbacks):
+    delivery = queue_one(person, django_capture_on_commit_callbacks)
+    sandbox.fail_next(
+        "sendMessage", 400, description="Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=-1001234567890,
+    )
+    assert lambda_sender.invoke(lambda_sender.receive_event()) == {"batchItemFailures": []}  # not retried
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "migrated to -1001234567890" in delivery.last_error

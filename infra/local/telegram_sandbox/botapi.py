@@ -399,8 +399,8 @@ def call_api(sb: Sandbox, token: str, method: str, params: dict) -> tuple[int, d
         spec = METHODS.get(method.lower())
         try:
             if fault:
-                status, desc, retry_after = fault
-                raise ApiError(status, desc, {"retry_after": retry_after} if retry_after else None)
+                status, desc, parameters = fault
+                raise ApiError(status, desc, parameters)
             if spec is None:
                 raise ApiError(404, "Not Found")
             result = spec[1](sb, bot, params)

@@ -449,15 +449,22 @@ class Sandbox:
     # ----- fault injection ---------------------------------------------------------------
 
     def fail_next(self, method: str, status: int = 500, count: int = 1, *,
-                  description: str | None = None, retry_after: int | None = None) -> None:
+                  description: str | None = None, retry_after: int | None = None,
+                  migrate_to_chat_id: int | None = None) -> None:
         """The next ``count`` calls of ``method`` (any bot) answer ``status`` instead of
-        running. 502 answers with nginx's HTML page, as Telegram's front does."""
+        running. 502 answers with nginx's HTML page, as Telegram's front does.
+        ``migrate_to_chat_id``: a 400 saying the group became a supergroup with that id."""
         default = {500: "Internal Server Error", 502: "Bad Gateway", 429: "Too Many Requests",
                    400: "Bad Request", 403: "Forbidden", 409: "Conflict"}.get(status, "Error")
         with self.lock:
             q = self._faults.setdefault(method.lower(), deque())
+            parameters = {}
+            if retry_after:
+                parameters["retry_after"] = retry_after
+            if migrate_to_chat_id:
+                parameters["migrate_to_chat_id"] = migrate_to_chat_id
             for _ in range(count):
-                q.append((status, description or default, retry_after))
+                q.append((status, description or default, parameters or None))
 
     def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
         """The next ``count`` calls of ``method`` wait ``seconds`` before being handled
