@@ -397,6 +397,35 @@ def test_code_and_link_at_the_same_moment_only_one_wins(client, rf):
     assert EmailSignIn.objects.get().outcome == EmailSignIn.Outcome.SIGNED_IN_BY_LINK
 
 
+def test_a_burst_of_parallel_guesses_gets_no_more_than_three_comparisons(client, rf):
+    """Requests that all loaded the sign-in before any guess was counted (a burst of parallel
+    guesses) still get three comparisons between them, and the right code after them fails."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from project.accounts.flows.email_sign_in import EmailSignInProcess, SignInUnavailable, WrongCode
+
+    request_sign_in(client, "burst@example.com")
+    sent = last_sign_in_email()
+    request = rf.post("/")
+    request.session = SessionStore()
+    loaded = [EmailSignInProcess(request, EmailSignIn.objects.get()) for _ in range(8)]
+    outcomes = []
+    for n, process in enumerate(loaded[:-1]):
+        wrong = f"BBBB-BBB{'CDFGHJK'[n]}"
+        assert wrong != sent.code
+        try:
+            process.confirm_code(wrong)
+        except WrongCode:
+            outcomes.append("wrong")
+        except SignInUnavailable as exc:
+            outcomes.append(exc.reason)
+    assert outcomes == ["wrong", "wrong"] + ["too_many_attempts"] * 5
+    assert EmailSignIn.objects.get().failed_attempts == 3  # only three codes were ever compared
+    with pytest.raises(SignInUnavailable):
+        loaded[-1].confirm_code(sent.code)
+    assert not User.objects.exists()
+
+
 def test_only_hashes_are_stored(client):
     request_sign_in(client, "hashes@example.com")
     sent = last_sign_in_email()

@@ -223,9 +223,23 @@ class EmailSignInProcess(AbstractCodeVerificationProcess):
             self.request.session.pop(SESSION_KEY)
         return won
 
+    def claim_attempt(self) -> bool:
+        """Take one of the attempts before comparing a code; False when none is left.
+
+        One conditional UPDATE, so however many guesses arrive at once, at most max_attempts
+        of them are ever compared. A right code gives its attempt back (give_back_attempt)."""
+        return bool(
+            EmailSignIn.objects.filter(
+                pk=self.sign_in.pk, finished_at__isnull=True, failed_attempts__lt=self.max_attempts
+            ).update(failed_attempts=F("failed_attempts") + 1)
+        )
+
+    def give_back_attempt(self) -> None:
+        EmailSignIn.objects.filter(pk=self.sign_in.pk).update(failed_attempts=F("failed_attempts") - 1)
+
     def record_invalid_attempt(self) -> bool:
-        # Counted in the database, not in memory: parallel guesses all count.
-        EmailSignIn.objects.filter(pk=self.sign_in.pk).update(failed_attempts=F("failed_attempts") + 1)
+        # The attempt was already counted in the database by claim_attempt (parallel guesses
+        # all count); here its consequences: the signal, and the end once none is left.
         self.sign_in.refresh_from_db(fields=["failed_attempts"])
         self.state["failed_attempts"] = self.sign_in.failed_attempts
         has_attempts_left = self.sign_in.failed_attempts < self.max_attempts
@@ -247,10 +261,16 @@ class EmailSignInProcess(AbstractCodeVerificationProcess):
     def confirm_code(self, code: str) -> HttpResponse:
         """Sign in with the code typed in this browser; raises WrongCode or SignInUnavailable."""
         self.check_usable()
+        if not self.claim_attempt():
+            self.sign_in.refresh_from_db()
+            self.check_usable()  # finished meanwhile: say why
+            self.abort()
+            raise SignInUnavailable("too_many_attempts")
         if not constant_time_compare(code_digest(code), self.sign_in.code_hash):
             if self.record_invalid_attempt():
                 raise WrongCode(self.max_attempts - self.sign_in.failed_attempts)
             raise SignInUnavailable("too_many_attempts")
+        self.give_back_attempt()
         return self.finish(EmailSignIn.Outcome.SIGNED_IN_BY_CODE)
 
     def confirm_link(self) -> HttpResponse:
