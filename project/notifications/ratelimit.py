@@ -79,10 +79,11 @@ def push_back(key: str, until: float) -> None:
             RateLimitSlot.objects.bulk_create([RateLimitSlot(key=key, next_at=until)], ignore_conflicts=True)
 
 
-def peek(key: str) -> float:
-    """The key's next free time (0 when it was never used)."""
-    value = RateLimitSlot.objects.filter(key=key).values_list("next_at", flat=True).first()
-    return float(value or 0.0)
+def peek_many(keys) -> dict[str, float]:
+    """Each key's next free time (0 for a key never used), in one query."""
+    keys = list(keys)
+    found = dict(RateLimitSlot.objects.filter(key__in=keys).values_list("key", "next_at"))
+    return {key: float(found.get(key) or 0.0) for key in keys}
 
 
 @contextmanager

@@ -195,10 +195,13 @@ class Sender:
         now = time.time()
         hold = conf.max_hold_seconds()
         pending: list[Job] = []
+        # When each chat is next free, for the whole batch in one query (nothing is booked
+        # until the loop below).
+        chat_free_at = ratelimit.peek_many({ratelimit.chat_key(job.delivery.chat_id) for job in jobs if job.limited})
         for job in jobs:
             job.ready_at = now
             if job.limited:
-                job.ready_at = max(now, ratelimit.peek(ratelimit.chat_key(job.delivery.chat_id)))
+                job.ready_at = max(now, chat_free_at[ratelimit.chat_key(job.delivery.chat_id)])
                 if job.ready_at - now > hold:
                     self._defer(job, job.ready_at - now, failures, "waiting for the chat's rate limit")
                     continue
