@@ -21,14 +21,19 @@ DEPLOYED_ENV = {
 }
 
 
-def load_settings(env: dict) -> subprocess.CompletedProcess:
+SHOW_SETTINGS = (
+    "print(s.STAGE, s.DEBUG, s.ALLOWED_HOSTS, s.CSRF_TRUSTED_ORIGINS, s.SECURE_PROXY_SSL_HEADER,"
+    " s.SESSION_ENGINE, s.CACHES['default']['BACKEND'])"
+)
+
+
+def load_settings(env: dict, show: str = SHOW_SETTINGS) -> subprocess.CompletedProcess:
+    """Set Django up in a fresh interpreter with exactly this stage environment; `show` prints from `s`."""
     clean = {k: v for k, v in os.environ.items() if k not in DEPLOYED_ENV and not k.startswith("TELEGRAM_")}
     clean.pop("DJANGO_SETTINGS_MODULE", None)
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='project.settings'; django.setup();"
-        "from django.conf import settings as s;"
-        "print(s.STAGE, s.DEBUG, s.ALLOWED_HOSTS, s.CSRF_TRUSTED_ORIGINS, s.SECURE_PROXY_SSL_HEADER,"
-        " s.SESSION_ENGINE, s.CACHES['default']['BACKEND'])"
+        "from django.conf import settings as s;" + show
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
@@ -92,15 +97,8 @@ def test_a_deployed_stage_takes_its_database_url_and_django_key_from_the_stage_s
     )
     env = {**DEPLOYED_ENV, "SECRETS_NAME": aws.secret_name, "AWS_ENDPOINT_URL": aws.endpoint}
     del env["DATABASE_URL"], env["DJANGO_SECRET_KEY"]
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='project.settings'; django.setup();"
-        "from django.conf import settings as s; db = s.DATABASES['default'];"
-        "print(db['HOST'], db['NAME'], s.SECRET_KEY == 'k' * 50)"
-    )
-    clean = {k: v for k, v in os.environ.items() if k not in DEPLOYED_ENV and not k.startswith("TELEGRAM_")}
-    clean.pop("DJANGO_SETTINGS_MODULE", None)
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    result = load_settings(
+        env, show="db = s.DATABASES['default']; print(db['HOST'], db['NAME'], s.SECRET_KEY == 'k' * 50)"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["db.internal", "site", "True"]
