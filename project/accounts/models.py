@@ -16,6 +16,28 @@ class User(AbstractUser):
     def __str__(self):
         return self.email or self.get_full_name() or self.username
 
+    @property
+    def display_name(self) -> str:
+        """
+        How this person is shown anywhere on the site and in messages (contract C4): the name
+        they chose for their profile (or their account's own name), else their Telegram name,
+        else the part of their email before the @ (never the whole address: others must not
+        learn it from us). Never `username`: allauth generates it ("alice1796027424") and
+        nobody chose it.
+        """
+        profile = getattr(self, "meetups_profile", None)
+        if profile is not None and profile.display_name.strip():
+            return profile.display_name.strip()
+        full_name = self.get_full_name().strip()
+        if full_name:
+            return full_name
+        telegram = getattr(self, "telegram_account", None)
+        if telegram is not None and telegram.display_name:
+            return telegram.display_name
+        if self.email:
+            return self.email.split("@")[0]
+        return f"Member {self.pk}" if self.pk else "New member"
+
 
 class EmailSignIn(models.Model):
     """

@@ -15,20 +15,8 @@ from django.utils import timezone
 
 
 def display_name_for(user) -> str:
-    """What other people see as this person's name, whichever way they signed up."""
-    profile = getattr(user, "meetups_profile", None)
-    if profile is not None and profile.display_name:
-        return profile.display_name
-    full_name = user.get_full_name()
-    if full_name:
-        return full_name
-    telegram = getattr(user, "telegram_account", None)
-    if telegram is not None and telegram.display_name:
-        return telegram.display_name
-    if user.email:
-        # Only the part before the @: other people must not learn someone's address from us.
-        return user.email.split("@")[0]
-    return f"Member {user.pk}"
+    """What other people see as this person's name: `User.display_name` (contract C4)."""
+    return user.display_name
 
 
 class Profile(models.Model):
