@@ -24,16 +24,27 @@ def send(chat_id: int, method: str, payload: dict, *, user=None):
     return send_telegram(chat_id, method, payload, user=user)
 
 
-def say(chat_id: int, template: str, context: dict | None = None, *, user=None, reply_markup=None):
-    """Send a message rendered from `bot/telegram/<template>.html`; returns the Delivery."""
+def message(template: str, context: dict | None = None, *, buttons=None) -> dict:
+    """sendMessage parameters (without chat_id) for `bot/telegram/<template>.html`.
+
+    `buttons` are rows of InlineKeyboardButtons; a link to the site is a
+    `project.bot.buttons.site_button` (contract C1), with the same link in the text behind
+    words for clients that show no buttons."""
     payload = {
         "text": render(template, context),
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": True},
     }
-    if reply_markup:
-        payload["reply_markup"] = reply_markup
-    return send(chat_id, "sendMessage", payload, user=user)
+    rows = [list(row) for row in (buttons or []) if row]
+    if rows:
+        payload["reply_markup"] = {"inline_keyboard": rows}
+    return payload
+
+
+def say(chat_id: int, template: str, context: dict | None = None, *, user=None, buttons=None):
+    """Send a message rendered from `bot/telegram/<template>.html` through the outbox;
+    returns the Delivery."""
+    return send(chat_id, "sendMessage", message(template, context, buttons=buttons), user=user)
 
 
 def answer_callback(query_id: str, chat_id: int, text: str, *, user=None, show_alert: bool = False):

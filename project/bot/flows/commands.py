@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from project.bot import conf, replies
+from project.bot.buttons import site_button
 from project.bot.updates import Message
 from project.telegram_accounts.models import TelegramAccount
 
@@ -48,13 +49,22 @@ def account_url() -> str:
     return replies.absolute_url(conf.account_path())
 
 
+def settings_button() -> list[list[dict]]:
+    return [[site_button("Notification settings", conf.notification_settings_path(), write_access=True)]]
+
+
+def account_button(text: str = "Connect Telegram") -> list[list[dict]]:
+    return [[site_button(text, conf.account_path(), write_access=True)]]
+
+
 def start(message: Message) -> tuple[bool, str]:
     person = message.sender
     if message.command_args:
         return _start_with_token(message, message.command_args)
     account = TelegramAccount.objects.for_chat(person.id)
     if account is None:
-        replies.say(message.chat_id, "start_unknown", {"name": person.first_name, "account_url": account_url()})
+        replies.say(message.chat_id, "start_unknown", {"name": person.first_name, "account_url": account_url()},
+                    buttons=account_button())
         return True, "greeted an unknown person"
     account.mark_reachable()
     replies.say(
@@ -62,6 +72,7 @@ def start(message: Message) -> tuple[bool, str]:
         "start_known",
         {"name": account.first_name or person.first_name, "settings_url": settings_url()},
         user=account.user,
+        buttons=settings_button(),
     )
     return True, "greeted a known person"
 
@@ -83,14 +94,16 @@ def _start_with_token(message: Message, token: str) -> tuple[bool, str]:
                 "already_connected": known is not None,
             },
             user=known.user if known else None,
+            buttons=None if known else account_button("Your account"),
         )
         return True, f"connect token refused: {exc.reason}"
     account.mark_reachable()
     replies.say(
         message.chat_id,
         "start_connected",
-        {"account": account.user, "name": account.first_name, "settings_url": settings_url()},
+        {"account_label": account.user.email, "name": account.first_name, "settings_url": settings_url()},
         user=account.user,
+        buttons=settings_button(),
     )
     return True, f"connected to user {account.user_id}"
 
@@ -101,10 +114,11 @@ def stop(message: Message) -> tuple[bool, str]:
 
     account = TelegramAccount.objects.for_chat(message.sender.id)
     if account is None:
-        replies.say(message.chat_id, "stop_unknown", {"account_url": account_url()})
+        replies.say(message.chat_id, "stop_unknown", {"account_url": account_url()}, buttons=account_button())
         return True, "stop from an unknown person"
     preferences.turn_off_channel(account.user, kinds.TELEGRAM)
-    replies.say(message.chat_id, "stop", {"settings_url": settings_url()}, user=account.user)
+    replies.say(message.chat_id, "stop", {"settings_url": settings_url()}, user=account.user,
+                buttons=settings_button())
     return True, f"telegram notifications off for user {account.user_id}"
 
 
@@ -115,6 +129,7 @@ def help(message: Message) -> tuple[bool, str]:  # noqa: A001 - the command's na
         "help",
         {"commands": BOT_COMMANDS, "connected": account is not None, "account_url": account_url()},
         user=account.user if account else None,
+        buttons=None if account else account_button(),
     )
     return True, "help"
 
@@ -126,5 +141,6 @@ def settings_link(message: Message) -> tuple[bool, str]:
         "settings",
         {"settings_url": settings_url(), "account_url": account_url(), "connected": account is not None},
         user=account.user if account else None,
+        buttons=settings_button() if account else account_button(),
     )
     return True, "settings link"

@@ -14,6 +14,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from project.bot.buttons import path_of, site_button
+
 from .. import kinds, outbox
 from ..models import Delivery, Notification
 from . import addresses, preferences
@@ -23,9 +25,11 @@ def telegram_payload(notification: Notification) -> dict:
     """Bot API sendMessage parameters (without chat_id) for a notification."""
     payload: dict = {"text": notification.text, "link_preview_options": {"is_disabled": True}}
     rows = [list(row) for row in (notification.buttons or []) if row]
-    link = notification.absolute_link()
-    if link:
-        rows.append([{"text": "Open on the site", "url": link}])
+    path = path_of(notification.link)
+    if path:
+        rows.append([site_button("Open on the site", path)])
+    elif notification.link:  # a link off this site (none is made today): a plain url button
+        rows.append([{"text": "Open", "url": notification.absolute_link()}])
     if rows:
         payload["reply_markup"] = {"inline_keyboard": rows}
     return payload
