@@ -235,6 +235,11 @@ def create_app(sb: Sandbox) -> Flask:
         sb.reset()
         return jsonify(ok=True)
 
+    # ----- pages of their own modules (contract C5) ------------------------------------------
+    # A new page lives in its own module with `register(app, sb)` (routes, a Blueprint...)
+    # and reads state through Sandbox's public methods; add it here with one line each:
+    # `from . import deep_link; deep_link.register(app, sb)`.
+
     return app
 
 
