@@ -9,6 +9,7 @@ turns it into a POST. Only a real browser proves that script works under the sit
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -111,18 +112,45 @@ def test_cancelling_on_telegram_signs_no_one_in(page, site, sandbox):
     expect(page.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
 
 
+CONNECT_BUTTONS = {"legacy": "Connect with classic sign-in", "oidc": "Connect Telegram"}
+
+
+def expect_flow_on_telegram(page, flow: str) -> None:
+    """The sandbox's Telegram page was opened by `flow`: the legacy widget's redirect (bot_id,
+    return_to) or an OpenID Connect authorization request (response_type=code with PKCE)."""
+    query = parse_qs(urlsplit(page.url).query)
+    if flow == "legacy":
+        assert "bot_id" in query and "return_to" in query, page.url
+        assert "response_type" not in query and "client_id" not in query, page.url
+        expect(page.get_by_role("main")).to_contain_text("legacy login")
+    else:
+        assert query.get("response_type") == ["code"] and "code_challenge" in query, page.url
+        assert "bot_id" not in query, page.url
+        expect(page.get_by_role("main")).to_contain_text("OpenID Connect")
+
+
+@pytest.mark.parametrize("offered", [["legacy", "oidc"], ["oidc", "legacy"]])
+def test_each_connect_button_starts_the_flow_its_label_names(page, site, sandbox, make_user, settings, offered):
+    """Whichever flow the stage lists first (and so shows as the main button), "Connect with
+    classic sign-in" runs the legacy flow and "Connect Telegram" the OpenID Connect one."""
+    settings.TELEGRAM_LOGIN_FLOWS = offered
+    log_in(page, make_user("vic@example.com"))
+    for flow, label in CONNECT_BUTTONS.items():
+        page.goto("/accounts/")
+        section = page.locator("#telegram")
+        expect(section.get_by_role("link", name=re.compile("^Connect"))).to_have_count(2)
+        go_to_telegram(page, sandbox, section.get_by_role("link", name=label, exact=True))
+        expect_flow_on_telegram(page, flow)
+
+
 @pytest.mark.parametrize("flow", ["legacy", "oidc"])
 def test_connect_telegram_from_the_account_page_then_disconnect_it(page, site, sandbox, make_user, settings, flow):
     user = make_user("wes@example.com")
     log_in(page, user)
     page.goto("/accounts/")
     section = page.locator("#telegram")
-    button = "Connect with classic sign-in" if flow == "legacy" else "Connect Telegram"
-    if flow == "oidc":
-        # The primary button is the first flow the stage offers; make OIDC the primary here.
-        settings.TELEGRAM_LOGIN_FLOWS = ["oidc", "legacy"]
-        page.reload()
-    go_to_telegram(page, sandbox, section.get_by_role("link", name=button, exact=True))
+    go_to_telegram(page, sandbox, section.get_by_role("link", name=CONNECT_BUTTONS[flow], exact=True))
+    expect_flow_on_telegram(page, flow)
     choose_new_telegram_user(page, "Wes", "wes_w", 620004)
 
     expect(page.locator("#telegram")).to_contain_text("Connected as Wes")
