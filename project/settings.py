@@ -258,7 +258,8 @@ elif EMAIL_DELIVERY == "console":
     # Prints each email to the terminal and keeps a copy for the local /dev/mail/ page.
     EMAIL_BACKEND = "project.core.mail.LocalMailBackend"
 elif EMAIL_DELIVERY == "ses":
-    EMAIL_BACKEND = "django_ses.SESBackend"
+    # django-ses with the project's client timeouts and AWS_ENDPOINT_URL (project/core/aws_mail.py).
+    EMAIL_BACKEND = "project.core.aws_mail.SESBackend"
     AWS_SES_REGION_NAME = env("AWS_SES_REGION", env("AWS_REGION", "eu-central-1"))
     AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
 elif EMAIL_DELIVERY == "smtp":
