@@ -1,0 +1,323 @@
+"""
+CloudFormation resource types moto's CloudFormation lacks, backed by moto's own services.
+
+moto 5.2's CloudFormation skips AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm with
+a warning, and fails a whole stack (HTTP 500) on a GetAtt of AWS::SES::EmailIdentity or
+AWS::ApiGateway::DomainName. infra/aws/stack.yaml uses all of them, so without these the
+stack cannot be deployed into moto at all, and what it makes would not exist there. Each
+model below creates the resource through the same moto backend its API calls use, so what
+the stack makes is what `aws secretsmanager ...`, SES, ACM and API Gateway then see, with
+the attributes the real service returns (DKIM token names, a regional domain name, ...).
+
+`install()` registers them in this process; moto's ThreadedMotoServer (the tests, the deploy
+rehearsal) runs in the same process, so call it before deploying a stack there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+
+
+def _dkim_tokens(domain: str) -> list[str]:
+    """Three stable, distinct tokens per domain (SES's are random; stable is easier to test)."""
+    return [hashlib.sha1(f"{domain}:{i}".encode()).hexdigest()[:32] for i in range(3)]
+
+
+class Secret(CloudFormationModel):
+    def __init__(self, arn: str, name: str):
+        self.arn, self.name = arn, name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Id",)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("Name") or resource_name
+        value = properties.get("SecretString")
+        generate = properties.get("GenerateSecretString")
+        if generate:
+            length = int(generate.get("PasswordLength", 32))
+            alphabet = string.ascii_letters + string.digits
+            password = "".join(secrets.choice(alphabet) for _ in range(length))
+            if generate.get("SecretStringTemplate"):
+                document = json.loads(generate["SecretStringTemplate"])
+                document[generate["GenerateStringKey"]] = password
+                value = json.dumps(document)
+            else:
+                value = password
+        backend = secretsmanager_backends[account_id][region_name]
+        answer = backend.create_secret(
+            name=name, secret_string=value, secret_binary=None, description=properties.get("Description"),
+            tags=properties.get("Tags"), kms_key_id=None, client_request_token=None, replica_regions=[],
+            force_overwrite=False,
+        )
+        arn = json.loads(answer)["ARN"] if isinstance(answer, str) else answer["ARN"]
+        return cls(arn, name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource  # the stack never changes a secret's value
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass  # DeletionPolicy: Retain
+
+
+class EmailIdentity(CloudFormationModel):
+    def __init__(self, domain: str):
+        self.domain = domain
+        self.tokens = _dkim_tokens(domain)
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "EmailIdentity"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SES::EmailIdentity"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr.startswith("DkimDNSToken")
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.domain
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        index = int(attribute_name[-1]) - 1
+        if attribute_name.startswith("DkimDNSTokenName"):
+            return f"{self.tokens[index]}._domainkey.{self.domain}"
+        if attribute_name.startswith("DkimDNSTokenValue"):
+            return f"{self.tokens[index]}.dkim.amazonses.com"
+        raise KeyError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.ses.models import ses_backends
+
+        properties = cloudformation_json["Properties"]
+        domain = properties["EmailIdentity"]
+        backend = ses_backends[account_id][region_name]
+        # Not verified: as on AWS, that takes the DKIM records in DNS (not rehearsable).
+        backend.create_email_identity_v2(domain, None, properties.get("DkimSigningAttributes"), None)
+        backend.dkim_tokens[domain] = _dkim_tokens(domain)
+        return cls(domain)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+
+class Certificate(CloudFormationModel):
+    def __init__(self, arn: str):
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CertificateManager::Certificate"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.acm.models import acm_backends
+
+        properties = cloudformation_json["Properties"]
+        arn = acm_backends[account_id][region_name].request_certificate(
+            properties["DomainName"], None, properties.get("SubjectAlternativeNames") or [], properties.get("Tags") or [],
+        )
+        return cls(arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+
+class DomainName(CloudFormationModel):
+    def __init__(self, domain):
+        self.domain = domain
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DomainName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGateway::DomainName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("RegionalDomainName", "RegionalHostedZoneId", "DistributionDomainName")
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.domain.domain_name
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return {
+            "RegionalDomainName": self.domain.regional_domain_name,
+            "RegionalHostedZoneId": self.domain.regional_hosted_zone_id,
+            "DistributionDomainName": self.domain.distribution_domain_name,
+        }[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.apigateway.models import apigateway_backends
+
+        p = cloudformation_json["Properties"]
+        domain = apigateway_backends[account_id][region_name].create_domain_name(
+            domain_name=p["DomainName"], certificate_name=None, tags=None, certificate_arn=p.get("CertificateArn"),
+            certificate_body=None, certificate_private_key=None, certificate_chain=None,
+            regional_certificate_name=None, regional_certificate_arn=p.get("RegionalCertificateArn"),
+            endpoint_configuration={"types": (p.get("EndpointConfiguration") or {}).get("Types", ["EDGE"])},
+            security_policy=p.get("SecurityPolicy"),
+        )
+        return cls(domain)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.apigateway.models import apigateway_backends
+
+        apigateway_backends[account_id][region_name].domain_names.pop(resource_name, None)
+
+
+class BasePathMapping(CloudFormationModel):
+    def __init__(self, domain: str, base_path: str):
+        self.domain, self.base_path = domain, base_path
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGateway::BasePathMapping"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.domain}/{self.base_path}"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.apigateway.models import apigateway_backends
+
+        p = cloudformation_json["Properties"]
+        apigateway_backends[account_id][region_name].create_base_path_mapping(
+            p["DomainName"], p["RestApiId"], p.get("BasePath") or "", p.get("Stage")
+        )
+        return cls(p["DomainName"], p.get("BasePath") or "(none)")
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+
+class Alarm(CloudFormationModel):
+    def __init__(self, name: str):
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("AlarmName") or resource_name
+        cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name, namespace=p.get("Namespace"), metric_name=p.get("MetricName"),
+            comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p.get("Period") or 60), threshold=float(p.get("Threshold") or 0), statistic=p.get("Statistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=list(p.get("Dimensions") or []),
+            alarm_actions=p.get("AlarmActions") or [], ok_actions=p.get("OKActions") or [],
+            treat_missing_data=p.get("TreatMissingData"), datapoints_to_alarm=p.get("DatapointsToAlarm"),
+            extended_statistic=p.get("ExtendedStatistic"), unit=p.get("Unit"),
+        )
+        return cls(name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
+def install() -> None:
+    """Make moto's CloudFormation (in this process) know the models above."""
+    from moto.cloudformation import parsing
+
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
