@@ -284,6 +284,11 @@ TELEGRAM_API_BASE_URL = env(
 TELEGRAM_OAUTH_BASE_URL = env(
     "TELEGRAM_OAUTH_BASE_URL", "https://oauth.telegram.org" if DEPLOYED else "http://127.0.0.1:8081"
 ).rstrip("/")
+# Where bot deep links (t.me/<bot>?start=...) point (contract C6): Telegram when deployed; locally
+# the sandbox, whose /<bot>?start= page stands in for t.me (infra/local/telegram_sandbox/deep_link.py).
+TELEGRAM_DEEP_LINK_BASE = env(
+    "TELEGRAM_DEEP_LINK_BASE", "https://t.me" if DEPLOYED else TELEGRAM_API_BASE_URL
+).rstrip("/")
 TELEGRAM_LOGIN_FLOWS = env_list("TELEGRAM_LOGIN_FLOWS", "legacy,oidc")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", "http://127.0.0.1:8001/telegram/webhook")
 TELEGRAM_STAFF_GROUP_ID = int(env("TELEGRAM_STAFF_GROUP_ID", "0")) or None

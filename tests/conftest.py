@@ -220,6 +220,7 @@ def sandbox(telegram_sandbox, settings):
     """The running sandbox (fresh state) and the site configured to use it for the Bot API and sign-in."""
     settings.TELEGRAM_API_BASE_URL = telegram_sandbox.url
     settings.TELEGRAM_OAUTH_BASE_URL = telegram_sandbox.url
+    settings.TELEGRAM_DEEP_LINK_BASE = telegram_sandbox.url  # its /<bot>?start= page stands in for t.me
     return telegram_sandbox
 
 

@@ -535,21 +535,23 @@ def list_person(user, name: str, bio: str = ""):
         return update_profile(user, display_name=name, bio=bio, discoverable=True)
 
 
-def open_telegram_links_in_sandbox(page, stack, telegram_id: int) -> None:
+def start_the_bot_from_its_deep_link(page, stack, telegram_id: int) -> str:
     """
-    Make t.me links in this browser open "Telegram" as the fake user `telegram_id`.
-
-    A real browser hands https://t.me/<bot>?start=<payload> to the Telegram app, where the
-    person presses Start and the bot receives "/start <payload>". Here the link is caught
-    before it leaves the machine: the sandbox's user presses Start with that payload, and the
-    browser lands on their chat page.
+    On the sandbox's stand-in for t.me/<bot>?start=<payload> (where the site's deep links
+    lead locally and in tests, TELEGRAM_DEEP_LINK_BASE): open the link as the fake user
+    `telegram_id` and press Start, as a person does in the Telegram app. The bot receives
+    "/start <payload>" and the browser lands on the user's chat page. Returns the payload.
     """
     from urllib.parse import parse_qs, urlsplit
 
-    def handle(route):
-        query = parse_qs(urlsplit(route.request.url).query)
-        payload = (query.get("start") or [None])[0]
-        stack.sandbox.user_starts(telegram_id, payload)
-        route.fulfill(status=302, headers={"Location": stack.chat_url(telegram_id)})
+    from django.conf import settings
 
-    page.context.route(re.compile(r"^https://t\.me/"), handle)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Open @{settings.TELEGRAM_BOT_USERNAME} in Telegram")
+    url = urlsplit(page.url)
+    assert f"{url.scheme}://{url.netloc}" == stack.sandbox.url, page.url
+    assert url.path == f"/{settings.TELEGRAM_BOT_USERNAME}", page.url
+    payload = parse_qs(url.query)["start"][0]
+    page.get_by_label(re.compile(rf"— id {telegram_id}\b")).check()
+    page.get_by_role("button", name="Start").click()
+    expect(page).to_have_url(stack.chat_url(telegram_id))
+    return payload

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import connect_telegram, db_lock, list_person, log_in, open_telegram_links_in_sandbox, reload_until
+from .conftest import connect_telegram, db_lock, list_person, log_in, reload_until, start_the_bot_from_its_deep_link
 from .test_match_requests import send_request
 
 pytestmark = pytest.mark.browser
@@ -70,11 +70,10 @@ def test_blocking_the_bot_in_telegram_shows_the_notice_and_reconnecting_clears_i
     assert not reachable(550001)
 
     # The notice's link explains what to do; its button opens the bot, where Ada presses Start.
-    open_telegram_links_in_sandbox(ada, stack, 550001)
     notice(ada).get_by_role("link", name="Reconnect Telegram").click()
     expect(ada.get_by_role("heading", level=1)).to_have_text("Reconnect Telegram")
     ada.get_by_role("link", name="Open the bot in Telegram").click()
-    expect(ada).to_have_url(stack.chat_url(550001))
+    start_the_bot_from_its_deep_link(ada, stack, 550001)
     stack.wait_for_webhook()
 
     ada.goto(f"{stack.site.url}/")

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import connect_telegram, db_lock, log_in, open_telegram_links_in_sandbox
+from .conftest import connect_telegram, db_lock, log_in, start_the_bot_from_its_deep_link
 
 pytestmark = pytest.mark.browser
 
@@ -187,18 +187,49 @@ def test_telegram_is_disconnected_only_once_an_email_is_added(page, site, sandbo
     assert telegram_account(620005) is None
 
 
-def test_connect_through_the_bot_with_the_start_link(stack, page, make_user):
+def bot_message_containing(stack, telegram_id: int, *texts: str, timeout: float = 10.0) -> dict:
+    """The first bot message in the chat that contains any of `texts` (waiting for it)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in stack.messages(telegram_id):
+            if (message.get("from") or {}).get("is_bot") and any(t in (message.get("text") or "") for t in texts):
+                return message
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no bot message with any of {texts} in {[m.get('text') for m in stack.messages(telegram_id)]}")
+        time.sleep(0.05)
+
+
+def test_connect_through_the_bot_from_the_account_page_to_the_bots_answer(stack, page, make_user):
+    """Account page -> "connect through the bot" -> the sandbox's stand-in for t.me (no dead
+    end at https://t.me without a network) -> Start as a fake user -> the bot links the chat
+    and says so."""
     user = make_user("yan@example.com")
     stack.sandbox.add_user(620006, "Yan", username="yan_y", started=False)
+    stack.sandbox.add_user(620007, "Someone Else", started=False)
     log_in(page, user)
     page.goto("/accounts/")
-    open_telegram_links_in_sandbox(page, stack, 620006)
-    page.locator("#telegram").get_by_role("link", name="connect through the bot").click()
-    expect(page).to_have_url(stack.chat_url(620006))
+    link = page.locator("#telegram").get_by_role("link", name="connect through the bot")
+    assert link.get_attribute("href").startswith(f"{stack.sandbox.url}/site_local_bot?start=")
+    link.click()
+    payload = start_the_bot_from_its_deep_link(page, stack, 620006)
+
+    # The bot received what Telegram sends when Start is pressed under a deep link.
+    sent = [m for m in stack.messages(620006) if not (m.get("from") or {}).get("is_bot")]
+    assert [m["text"] for m in sent] == [f"/start {payload}"]
+    assert stack.messages(620007) == []
     stack.wait_for_webhook()
+
+    # The bot may first ask "Link this Telegram to ...?" (issue 12): then Link is pressed.
+    answer = bot_message_containing(stack, 620006, "Link this Telegram", "Connected!")
+    if "Link this Telegram" in answer["text"]:
+        page.locator(f"#m{answer['message_id']}").get_by_role("button", name="Link", exact=True).click()
+        expect(page).to_have_url(stack.chat_url(620006))
+        stack.wait_for_webhook()
+    connected = bot_message_containing(stack, 620006, "Connected!")
+    expect(page.locator(f"#m{connected['message_id']}")).to_contain_text("Connected!")
 
     page.goto(stack.site("/accounts/"))
     expect(page.locator("#telegram")).to_contain_text("Connected as Yan")
     assert telegram_account(620006).user == user
-    # The bot says so in the chat.
-    stack.wait_for_bot_message(620006, "Connected! This chat is now linked to your account")

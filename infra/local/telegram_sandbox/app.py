@@ -239,6 +239,7 @@ def create_app(sb: Sandbox) -> Flask:
     # A new page lives in its own module with `register(app, sb)` (routes, a Blueprint...)
     # and reads state through Sandbox's public methods; add it here with one line each:
     # `from . import deep_link; deep_link.register(app, sb)`.
+    from . import deep_link; deep_link.register(app, sb)  # noqa: E702 - t.me/<bot>?start= links (ux)
 
     return app
 

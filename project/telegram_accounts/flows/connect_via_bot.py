@@ -66,7 +66,7 @@ def issue_start_token(user) -> str:
 
 def start_link(user) -> str:
     """The deep link that opens the bot with a fresh token for `user`."""
-    return f"https://t.me/{conf.bot_username()}?start={issue_start_token(user)}"
+    return linking.deep_link(issue_start_token(user))  # t.me, or the sandbox locally (C6)
 
 
 def redeem_start_token(token: str, telegram_user: dict) -> TelegramAccount:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -66,6 +67,18 @@ def telegram_user_from_login_data(provider_id: str, data: dict) -> dict:
         "username": data.get("username") or "",
         "photo_url": data.get("photo_url") or "",
     }
+
+
+def deep_link(payload: str | None = None) -> str:
+    """
+    The bot's deep link, `https://t.me/<bot>?start=<payload>` (contract C6). Its base is the
+    TELEGRAM_DEEP_LINK_BASE setting: Telegram when deployed; locally the sandbox, whose page
+    at the same path stands in for t.me (a t.me link is a dead end on a machine without
+    Telegram). `payload` must already be a valid start parameter (A-Za-z0-9_-, at most 64).
+    """
+    base = (getattr(settings, "TELEGRAM_DEEP_LINK_BASE", "") or "https://t.me").rstrip("/")
+    url = f"{base}/{conf.bot_username()}"
+    return f"{url}?start={payload}" if payload else url
 
 
 def account_for(telegram_id: int) -> TelegramAccount | None:
