@@ -12,6 +12,8 @@ from allauth.socialaccount.models import SocialAccount
 from project.accounts.models import User
 from project.telegram_accounts.models import TelegramAccount
 
+from tests.accounts.deployed import deployed_cache, flood  # noqa: F401 (deployed_cache is a fixture)
+
 from .conftest import next_second, signed_in_user
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +116,22 @@ def test_signed_data_replayed_with_another_sessions_fresh_state_is_refused(brows
     must still sign no one in."""
     handoff = browser.pick_user(browser.go_to_telegram("legacy"), alice.id)
     assert browser.finish_legacy(handoff).status_code == 302  # Alice signs in
+    attacker = other_browser.pick_user(other_browser.go_to_telegram("legacy"), alice.id)
+    with caplog.at_level(logging.INFO):
+        response = other_browser.finish_legacy(attacker, handoff.auth_result)
+    _assert_refused(response, caplog, "signed login data already used", other_browser.client, users_before=1)
+
+
+def test_a_flood_of_sign_in_requests_does_not_make_used_signed_data_usable_again(
+    deployed_cache, browser, other_browser, alice, caplog, settings
+):
+    """The used-hash record lives in the deployed cache, which a flood must not evict (issue 12 item 2)."""
+    settings.TELEGRAM_AUTH_DATE_VALIDITY = 600  # the flood takes a while; the data stays fresh
+    handoff = browser.pick_user(browser.go_to_telegram("legacy"), alice.id)
+    assert browser.finish_legacy(handoff).status_code == 302
+
+    flood()
+
     attacker = other_browser.pick_user(other_browser.go_to_telegram("legacy"), alice.id)
     with caplog.at_level(logging.INFO):
         response = other_browser.finish_legacy(attacker, handoff.auth_result)
