@@ -213,12 +213,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Sessions and allauth's rate limits must hold across every Lambda container, so deployed
 # stages keep both in the database (or in Redis when REDIS_URL is set), never in memory.
+# The cache also must not let a flood evict live rate limits or used sign-in hashes:
+# project.core.cache.DatabaseCache never culls a live entry (past MAX_ENTRIES it only drops
+# expired ones), and its table is made by `migrate` (contract C7). A Redis must run with
+# `maxmemory-policy noeviction` for the same reason.
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 elif DEPLOYED or STAGE == "local":
     # Local runs several processes too (site, webhook gateway, sender poller).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "project.core.cache.DatabaseCache",
+            "LOCATION": "django_cache",  # project.core.cache.TABLE, made by migrate
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
