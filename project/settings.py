@@ -338,6 +338,8 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
 }
 ACCOUNT_ADAPTER = "project.accounts.adapter.AccountAdapter"
+# "Successfully signed in as Ada", not as the username allauth generated (contract C4).
+ACCOUNT_USER_DISPLAY = "project.accounts.models.user_display"
 SOCIALACCOUNT_ADAPTER = "project.telegram_accounts.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_REQUIRED = False
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"

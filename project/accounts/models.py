@@ -39,6 +39,12 @@ class User(AbstractUser):
         return f"Member {self.pk}" if self.pk else "New member"
 
 
+def user_display(user) -> str:
+    """allauth's ACCOUNT_USER_DISPLAY: its messages ("Successfully signed in as ...") and
+    `{% user_display %}` show the display name, never the generated username."""
+    return getattr(user, "display_name", "") or str(user)
+
+
 class EmailSignIn(models.Model):
     """
     One sign-in email: its code and its link are two ways to finish the same sign-in, so
