@@ -53,11 +53,14 @@ def people(request):
         .select_related("user", "user__telegram_account")
         .order_by("-updated_at", "pk")
     )
-    entries = [
-        {"profile": other, "relation": relations.get(other.user_id, (None, None))[0],
-         "match_request": relations.get(other.user_id, (None, None))[1]}
-        for other in listed
-    ]
+    # Whom this person may not ask again yet (they declined lately), and from when they may.
+    wait_until = match_flows.may_ask_again_from(request.user)
+    entries = []
+    for other in listed:
+        relation, match_request = relations.get(other.user_id, (None, None))
+        until = wait_until.get(other.user_id) if relation is None else None
+        entries.append({"profile": other, "relation": relation or ("declined" if until else None),
+                        "match_request": match_request, "ask_again_from": until})
     return render(
         request,
         "meetups/people.html",
@@ -87,6 +90,8 @@ def send_request(request, user_id: int):
     if target.user_id == request.user.pk:
         raise Http404
     form = MatchRequestForm(request.POST or None)
+    # After a decline the page says from when asking again is possible, and offers no form.
+    ask_again_from = match_flows.may_ask_again_from(request.user, to_user=target.user).get(target.user_id)
     if request.method == "POST" and form.is_valid():
         try:
             match_flows.send_match_request(request.user, target.user, form.cleaned_data["message"])
@@ -95,7 +100,7 @@ def send_request(request, user_id: int):
         else:
             messages.success(request, f"Request sent to {target.name}. You will hear when they answer.")
             return redirect("meetups:requests")
-    return render(request, "meetups/send_request.html", {"target": target, "form": form})
+    return render(request, "meetups/send_request.html", {"target": target, "form": form, "ask_again_from": ask_again_from})
 
 
 # --- Requests ----------------------------------------------------------------------------

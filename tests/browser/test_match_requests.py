@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import connect_telegram, list_person, log_in
+from .conftest import connect_telegram, db_lock, list_person, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -65,6 +65,47 @@ def test_a_declined_request_shows_as_declined_to_the_sender(new_page, make_user)
 
     ben.goto("/requests/")
     expect(ben.locator("table")).to_contain_text("Declined")
+
+
+def test_after_a_decline_people_and_the_form_say_from_when_asking_again_is_possible(new_page, make_user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from project.meetups.flows.match_requests import format_moment
+    from project.meetups.models import MatchRequest
+
+    settings.MEETUPS_DECLINE_COOLDOWN_DAYS = 30
+    ada_user, ben_user = make_user("ada@example.com"), make_user("ben@example.com")
+    list_person(ada_user, "Ada")
+    list_person(ben_user, "Ben")
+    ada, ben = log_in(new_page(), ada_user), log_in(new_page(), ben_user)
+    send_request(ben, "Ada", "")
+    ada.goto("/requests/")
+    ada.locator("article", has_text="Ben would like to match").get_by_role("button", name="Decline").click()
+    expect(ada.locator("main")).to_contain_text("No requests are waiting for you.")
+
+    with db_lock:
+        declined = MatchRequest.objects.get(from_user=ben_user, to_user=ada_user)
+    when = format_moment(declined.answered_at + timedelta(days=30))
+    ben.goto("/people/")
+    card = ben.locator("article", has=ben.get_by_role("heading", name="Ada"))
+    expect(card).to_contain_text("Ada declined your last request.")
+    expect(card).to_contain_text(f"You can ask again from {when}.")
+    expect(card.get_by_text("Send a match request")).to_have_count(0)
+    expect(card.get_by_role("button")).to_have_count(0)
+
+    # The request form (reached by its address) says the same and offers nothing to send.
+    ben.goto(f"/people/{ada_user.pk}/request/")
+    expect(ben.get_by_role("status")).to_contain_text(f"You can ask again from {when}.")
+    expect(ben.get_by_role("button", name="Send request")).to_have_count(0)
+
+    # Once the wait is over, the button is back.
+    with db_lock:
+        MatchRequest.objects.filter(pk=declined.pk).update(answered_at=timezone.now() - timedelta(days=31))
+    ben.goto("/people/")
+    expect(card).not_to_contain_text("declined")
+    send_request(ben, "Ada", "A month later: coffee?")
 
 
 def test_a_request_is_accepted_with_the_button_under_the_telegram_message(stack, new_page, make_user):

@@ -221,8 +221,16 @@ def test_after_a_decline_the_sender_waits_before_asking_again(make_person, setti
     ann, bob = make_person("Ann"), make_person("Bob")
     request = flows.send_match_request(ann, bob)
     flows.answer_match_request(request.pk, bob, accept=False)
-    with pytest.raises(flows.RecentlyDeclined):
+    with pytest.raises(flows.RecentlyDeclined) as refused:
         flows.send_match_request(ann, bob, "please?")
+    request.refresh_from_db()
+    until = request.answered_at + timedelta(days=30)
+    assert refused.value.until == until
+    assert str(refused.value) == (
+        f"This person declined your last request. You can ask again from {flows.format_moment(until)}."
+    )
+    assert flows.may_ask_again_from(ann) == {bob.pk: until}
+    assert flows.may_ask_again_from(bob) == {}
     # The one who declined may still ask the other.
     flows.send_match_request(bob, ann, "changed my mind").delete()
     MatchRequest.objects.filter(pk=request.pk).update(answered_at=timezone.now() - timedelta(days=31))
@@ -276,3 +284,23 @@ def test_a_recipient_on_telegram_gets_the_buttons_under_the_message(make_person)
         {"text": "Decline", "callback_data": f"mr:{request.pk}:decline"},
     ]
     assert "Ann would like to match with you." in delivery.payload["text"]
+
+
+def test_the_wait_counts_from_the_latest_decline_and_names_a_date(make_person, settings):
+    settings.MEETUPS_DECLINE_COOLDOWN_DAYS = 10
+    settings.TIME_ZONE = "Europe/Berlin"
+    ann, bob, cy = make_person("Ann"), make_person("Bob"), make_person("Cy")
+    first = flows.send_match_request(ann, bob)
+    flows.answer_match_request(first.pk, bob, accept=False)
+    older = timezone.now() - timedelta(days=8)
+    MatchRequest.objects.filter(pk=first.pk).update(answered_at=older)
+    assert flows.may_ask_again_from(ann) == {bob.pk: older + timedelta(days=10)}
+    second = flows.send_match_request(ann, cy)
+    flows.answer_match_request(second.pk, cy, accept=False)
+    second.refresh_from_db()
+    assert flows.may_ask_again_from(ann) == {
+        bob.pk: older + timedelta(days=10), cy.pk: second.answered_at + timedelta(days=10)
+    }
+    assert flows.may_ask_again_from(ann, to_user=cy) == {cy.pk: second.answered_at + timedelta(days=10)}
+    moment = timezone.make_aware(timezone.datetime(2026, 12, 31, 13, 5), timezone.get_fixed_timezone(0))
+    assert flows.format_moment(moment) == "31 December 2026, 14:05"  # in the site's time zone

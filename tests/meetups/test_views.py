@@ -298,3 +298,30 @@ def test_only_the_organizer_edits_cancels_and_invites(trio, in_a_week):
     meetup.refresh_from_db()
     assert (meetup.title, meetup.status) == ("Picnic", "scheduled")
     assert ivan_client.get(reverse("meetups:cancel", args=[meetup.pk])).status_code == 405
+
+
+def test_after_a_decline_people_and_the_request_page_say_when_asking_again_is_possible(make_person, settings):
+    settings.MEETUPS_DECLINE_COOLDOWN_DAYS = 30
+    me, bob = make_person("Me"), make_person("Bob")
+    request = match_flows.send_match_request(me, bob, "hi")
+    match_flows.answer_match_request(request.pk, bob, accept=False)
+    request.refresh_from_db()
+    when = match_flows.format_moment(request.answered_at + timedelta(days=30))
+    client = signed_in(me)
+
+    html = page(client.get(reverse("meetups:people")))
+    card = html.split(f'id="person-{bob.pk}"', 1)[1].split("</article>", 1)[0]
+    assert f"You can ask again from <time" in card and when in card
+    assert "Send a match request" not in card and "<form" not in card
+
+    html = page(client.get(reverse("meetups:send_request", args=[bob.pk])))
+    assert "Bob declined your last request" in html and when in html
+    assert "Send request</button>" not in html
+    # A post anyway is refused, with the date, and sends nothing.
+    html = page(client.post(reverse("meetups:send_request", args=[bob.pk]), {"message": "please"}))
+    assert when in html
+    assert MatchRequest.objects.filter(from_user=me, to_user=bob).count() == 1
+
+    # The one who declined sees the usual button.
+    card = page(signed_in(bob).get(reverse("meetups:people"))).split(f'id="person-{me.pk}"', 1)[1].split("</article>", 1)[0]
+    assert "Send a match request" in card

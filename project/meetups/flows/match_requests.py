@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from project.meetups import conf, notifying
 from project.meetups.errors import MeetupsError
@@ -44,7 +46,19 @@ class AlreadyPending(MeetupsError):
 
 
 class RecentlyDeclined(MeetupsError):
-    default_message = "This person declined your last request. You can ask again later."
+    """The recipient declined this sender's last request lately; `until` is when asking again
+    becomes possible (the message says it, in the site's time zone)."""
+
+    def __init__(self, until):
+        self.until = until
+        super().__init__(
+            f"This person declined your last request. You can ask again from {format_moment(until)}."
+        )
+
+
+def format_moment(moment) -> str:
+    """A date and time as the site shows them to people: "31 December 2026, 14:05" (local time)."""
+    return date_format(timezone.localtime(moment), "j F Y, H:i")
 
 
 class NotYourRequest(MeetupsError):
@@ -84,16 +98,10 @@ def send_match_request(from_user, to_user, message: str = "") -> MatchRequest:
         pending = between.filter(status=MatchRequest.Status.PENDING).first()
         if pending is not None:
             raise AlreadyPending(pending, from_user)
-        last_declined = (
-            MatchRequest.objects.filter(from_user=from_user, to_user=to_user, status=MatchRequest.Status.DECLINED)
-            .order_by("-answered_at")
-            .first()
-        )
         # Asking again straight after a "no" is pressure, not a request.
-        if last_declined is not None and last_declined.answered_at > timezone.now() - timedelta(
-            days=conf.decline_cooldown_days()
-        ):
-            raise RecentlyDeclined()
+        until = may_ask_again_from(from_user, to_user=to_user).get(to_user.pk)
+        if until is not None:
+            raise RecentlyDeclined(until)
 
         try:
             # A savepoint: two simultaneous requests between one pair pass the checks above
@@ -119,6 +127,27 @@ def send_match_request(from_user, to_user, message: str = "") -> MatchRequest:
             ],
         )
     return match_request
+
+
+def may_ask_again_from(from_user, *, to_user=None, now=None) -> dict:
+    """
+    {user id: when `from_user` may ask them again} for everyone who declined `from_user`'s
+    last request to them within the cooldown (MEETUPS_DECLINE_COOLDOWN_DAYS). People not in
+    it may be asked now (as far as declines go). One query, for the People page and the check
+    (which asks about one `to_user`).
+    """
+    now = now or timezone.now()
+    cooldown = timedelta(days=conf.decline_cooldown_days())
+    declined = MatchRequest.objects.filter(
+        from_user=from_user, status=MatchRequest.Status.DECLINED, answered_at__gt=now - cooldown
+    )
+    if to_user is not None:
+        declined = declined.filter(to_user=to_user)
+    latest = (
+        declined.values("to_user_id")
+        .annotate(last=Max("answered_at"))
+    )
+    return {row["to_user_id"]: row["last"] + cooldown for row in latest}
 
 
 def answer_match_request(match_request_id: int, by_user, accept: bool) -> MatchRequest:
