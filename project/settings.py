@@ -163,6 +163,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Pages shown inside Telegram (Mini App): framable by Telegram Web, in its colours.
+    "project.telegram_accounts.middleware.InTelegramMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -302,6 +304,13 @@ TELEGRAM_DEEP_LINK_BASE = env(
 TELEGRAM_LOGIN_FLOWS = env_list("TELEGRAM_LOGIN_FLOWS", "legacy,oidc")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", "http://127.0.0.1:8001/telegram/webhook")
 TELEGRAM_STAFF_GROUP_ID = int(env("TELEGRAM_STAFF_GROUP_ID", "0")) or None
+# Ed25519 public key (hex) that signs Mini App launch data: Telegram's when deployed, the
+# sandbox's locally (derived from its published seed: infra/local/telegram_sandbox/mini_app_keys.py).
+TELEGRAM_MINI_APP_PUBLIC_KEY = env(
+    "TELEGRAM_MINI_APP_PUBLIC_KEY",
+    "e7bf03a2fa4602af4580703d88dda5bb59f32ed8b02a56c187fe7d34caed242d" if DEPLOYED
+    else "7517ab7ff523f5a0b9fa2aafe6b51b8bdc81e658a2bbe821719c6af838128462",
+)
 # With SECRETS_BACKEND=env these come from the environment (see project/core/secrets.py).
 LOCAL_SECRETS = {
     "telegram_bot_token": LOCAL_BOT_TOKEN,

@@ -31,7 +31,11 @@ def site_button(text: str, path: str, *, write_access: bool = False) -> dict:
 
     `write_access` asks Telegram to let the bot write to the person (used once login_url
     buttons sign people in; a plain url button has nothing to ask)."""
-    return {"text": text, "url": settings.SITE_URL + site_path(path)}
+    # A login_url button: Telegram opens the site's login-URL endpoint with the person's
+    # signed fields, which signs them in on the way to `path` (one-tap, issue 14).
+    from project.telegram_accounts.flows import login_url
+
+    return login_url.button(text, site_path(path), write_access=write_access)
 
 
 def path_of(link: str) -> str | None:

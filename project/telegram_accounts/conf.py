@@ -5,6 +5,8 @@ Tunables of Telegram sign-in and linking, read from django.conf.settings with de
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 # The two allauth providers. The legacy flow is allauth's own `telegram` provider; the
@@ -59,3 +61,47 @@ def start_token_ttl() -> int:
 def openid_config_ttl() -> int:
     """Seconds the OIDC discovery document and keys are kept per process."""
     return int(getattr(settings, "TELEGRAM_OIDC_CONFIG_TTL", 60 * 60))
+
+
+# --- One tap from Telegram: login_url buttons and the Mini App ------------------------------
+
+# Telegram's Ed25519 key for Mini App launch data (Bot API 8.0+, "third-party" validation).
+TELEGRAM_PRODUCTION_MINI_APP_KEY = "e7bf03a2fa4602af4580703d88dda5bb59f32ed8b02a56c187fe7d34caed242d"
+TELEGRAM_WEB_ORIGIN = "https://web.telegram.org"
+MINI_APP_CHECKS = ("hmac", "ed25519")
+
+
+def one_tap_pending_ttl() -> int:
+    """Seconds a checked Telegram identity waits in the session for the person's choice
+    (switch account, connect, create): long enough to sign in by email code first."""
+    return int(getattr(settings, "TELEGRAM_ONE_TAP_PENDING_TTL", 15 * 60))
+
+
+def mini_app_auth_date_validity() -> int:
+    """Seconds Mini App launch data stays acceptable (the script posts it at once)."""
+    return int(getattr(settings, "TELEGRAM_MINI_APP_AUTH_DATE_VALIDITY", auth_date_validity()))
+
+
+def mini_app_public_key() -> str:
+    """Hex Ed25519 public key that signs launch data: Telegram's, or the sandbox's locally."""
+    return getattr(settings, "TELEGRAM_MINI_APP_PUBLIC_KEY", "") or TELEGRAM_PRODUCTION_MINI_APP_KEY
+
+
+def mini_app_checks() -> tuple[str, ...]:
+    """Which launch-data signatures must check out: the first-party HMAC (needs the bot
+    token, which the site holds) and/or Telegram's Ed25519 signature (needs no secret)."""
+    checks = getattr(settings, "TELEGRAM_MINI_APP_CHECKS", MINI_APP_CHECKS)
+    if isinstance(checks, str):
+        checks = [c.strip() for c in checks.split(",")]
+    return tuple(c for c in MINI_APP_CHECKS if c in checks)
+
+
+def mini_app_frame_ancestors() -> list[str]:
+    """Origins that may frame pages shown inside Telegram: Telegram Web, and a local stand-in
+    for Telegram (the sandbox, at TELEGRAM_OAUTH_BASE_URL) when one plays it."""
+    origins = list(getattr(settings, "TELEGRAM_MINI_APP_FRAME_ANCESTORS", [TELEGRAM_WEB_ORIGIN]))
+    parts = urlsplit(oauth_base_url())
+    stand_in = f"{parts.scheme}://{parts.netloc}"
+    if stand_in != "https://oauth.telegram.org" and stand_in not in origins:
+        origins.append(stand_in)
+    return origins

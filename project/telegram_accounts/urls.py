@@ -18,4 +18,9 @@ urlpatterns = [
     path(f"{_oidc}/login/", views.oidc_login_view, name="telegram_oidc_login"),
     path(f"{_oidc}/login/callback/", views.oidc_callback_view, name="telegram_oidc_callback"),
     path("telegram/disconnect/", views.disconnect_view, name="telegram_disconnect"),
+    # One tap from Telegram: login_url buttons and the Mini App (the bot's menu button).
+    path("telegram/button/", views.login_url_view, name="telegram_login_url"),
+    path("telegram/continue/", views.one_tap_choice_view, name="telegram_one_tap_choice"),
+    path("telegram/app/", views.mini_app_view, name="telegram_mini_app"),
+    path("telegram/app/theme.css", views.mini_app_theme_view, name="telegram_mini_app_theme"),
 ]

@@ -1,12 +1,13 @@
-"""Thin views: the legacy sign-in's login and callback, the OIDC flow's login and callback, disconnect."""
+"""Thin views: the legacy sign-in's login and callback, the OIDC flow's login and callback, disconnect,
+and one tap from Telegram (login_url buttons, the Mini App)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.adapter import get_adapter
@@ -15,7 +16,7 @@ from allauth.socialaccount.providers.telegram import views as telegram_views
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 
 from project.telegram_accounts import conf
-from project.telegram_accounts.flows import disconnect, legacy_callback
+from project.telegram_accounts.flows import disconnect, legacy_callback, login_url, mini_app, one_tap
 from project.telegram_accounts.providers import TelegramOIDCAdapter
 
 
@@ -73,3 +74,49 @@ def disconnect_view(request: HttpRequest):
         else:
             messages.success(request, "Telegram is disconnected. You can connect it again at any time.")
     return redirect("account")
+
+
+# --- one tap from Telegram ------------------------------------------------------------------
+
+
+@login_not_required
+@require_GET
+def login_url_view(request: HttpRequest):
+    """Where a login_url button lands, with Telegram's signed fields in the query."""
+    return login_url.complete(request)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def one_tap_choice_view(request: HttpRequest):
+    """GET: what to do with a checked Telegram identity (switch, connect, create). POST: do it."""
+    if request.method == "POST":
+        try:
+            return one_tap.resolve(request, request.POST.get("action", ""))
+        except one_tap.ChoiceRefused:
+            return HttpResponseBadRequest("Unknown choice.")
+    waiting = one_tap.pending(request)
+    if waiting is None:
+        messages.error(request, "That sign-in from Telegram has expired. Please press the button in Telegram again.")
+        return redirect("account_login")
+    return render(request, "telegram_accounts/one_tap_choice.html", one_tap.choice(request, waiting))
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def mini_app_view(request: HttpRequest):
+    """GET: the page the bot's menu button opens; its script posts the launch data. POST: check it."""
+    if request.method == "POST":
+        return mini_app.launch(request)
+    response = render(request, "telegram_accounts/mini_app.html")
+    response.telegram_mini_app = True  # Telegram Web may frame it
+    return response
+
+
+@login_not_required
+@require_GET
+def mini_app_theme_view(request: HttpRequest):
+    """Telegram's colours for pages shown inside it (from the session; empty elsewhere)."""
+    response = HttpResponse(mini_app.theme_css(one_tap.in_telegram(request) or {}), content_type="text/css; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

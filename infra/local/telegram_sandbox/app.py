@@ -239,6 +239,8 @@ def create_app(sb: Sandbox) -> Flask:
     # A new page lives in its own module with `register(app, sb)` (routes, a Blueprint...)
     # and reads state through Sandbox's public methods; add it here with one line each:
     # `from . import deep_link; deep_link.register(app, sb)`.
+    from . import login_url; login_url.register(app, sb)  # noqa: E702 - login_url buttons (one-tap)
+    from . import mini_app; mini_app.register(app, sb)  # noqa: E702 - menu button + Mini App launcher (one-tap)
     from . import deep_link; deep_link.register(app, sb)  # noqa: E702 - t.me/<bot>?start= links (ux)
 
     return app

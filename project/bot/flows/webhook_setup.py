@@ -43,6 +43,7 @@ class WebhookStatus:
     # What register_webhook did: "set" (called setWebhook) or "unchanged".
     action: str = "checked"
     commands_set: bool = False
+    menu_button_set: bool = False
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -122,7 +123,13 @@ async def _register(url, secret, drop_pending_updates, set_commands) -> WebhookS
             if current != wanted_commands:
                 await bot.set_my_commands([BotCommand(c, d) for c, d in wanted_commands])
                 commands_set = True
-        status = _status(info, wanted, action=action, commands_set=commands_set)
+        menu_button_set = False
+        if set_commands:
+            # The bot's menu button opens the site as a Mini App, signed in (one-tap).
+            from project.telegram_accounts.flows.mini_app import ensure_menu_button
+
+            menu_button_set = await ensure_menu_button(bot)
+        status = _status(info, wanted, action=action, commands_set=commands_set, menu_button_set=menu_button_set)
         # Telegram keeps the last error after a successful set; it is history, not a mismatch.
         if action == "set":
             status.differences = [d for d in status.differences if "refused" not in d]

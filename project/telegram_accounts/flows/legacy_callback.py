@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from allauth.socialaccount.helpers import complete_social_login, render_authentication_error
 from allauth.socialaccount.providers.base.constants import AuthError
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
 from project.core import secrets
 from project.telegram_accounts import conf
-from project.telegram_accounts.flows import legacy_login
+from project.telegram_accounts.flows import legacy_login, signed_once
 from project.telegram_accounts.flows.legacy_login import LoginRefused
 
 
@@ -33,10 +32,8 @@ def complete(request, provider, state_id: str | None, raw_result: str):
             state = provider.unstash_redirect_state(request, state_id)
         except PermissionDenied:
             raise LoginRefused("unknown, expired or already used state") from None
-        # Each signed result signs in once. The cache is shared by every container (database
-        # or Redis on deployed stages) and only needs to remember it while it is fresh.
-        max_age = conf.auth_date_validity()
-        if not cache.add(f"telegram-legacy-result:{data['hash']}", True, timeout=2 * max_age + 60):
+        # Each signed result signs in once (shared with login_url buttons: see signed_once).
+        if not signed_once.claim(signed_once.LOGIN_RESULTS, data["hash"], conf.auth_date_validity()):
             raise LoginRefused("signed login data already used (replayed from another session)")
     except LoginRefused as exc:
         error = AuthError.CANCELLED if exc.reason == "cancelled by the user" else AuthError.UNKNOWN

@@ -1,0 +1,92 @@
+"""
+Helpers for the one-tap tests (login_url buttons, the Mini App): the bot sends a real message
+with a site button through the sandbox's Bot API over HTTP, a fake user presses it on the
+sandbox (which signs the URL as Telegram does), and the site's test client follows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from django.conf import settings
+
+from project.bot.buttons import site_button
+from project.telegram_accounts.flows import linking
+
+LOGGER = "project.telegram_accounts.login"
+
+
+def tg_user(fake) -> dict:
+    return {"id": fake.id, "first_name": fake.first_name, "last_name": fake.last_name or "",
+            "username": fake.username or ""}
+
+
+def link(user, fake):
+    return linking.link(user, tg_user(fake))
+
+
+def send_site_button(sandbox, chat_id: int, path: str, *, write_access: bool = False,
+                     text: str = "Open on the site", token: str | None = None) -> int:
+    """The bot sends a message with one site button (contract C1); its message id."""
+    markup = {"inline_keyboard": [[site_button(text, path, write_access=write_access)]]}
+    token = token or settings.LOCAL_SECRETS["telegram_bot_token"]
+    answer = httpx.post(f"{sandbox.url}/bot{token}/sendMessage",
+                        json={"chat_id": chat_id, "text": f"Something new: {path}", "reply_markup": markup})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["result"]["message_id"]
+
+
+def press(sandbox, chat_id: int, message_id: int, row: int = 0, col: int = 0) -> str:
+    """The fake user presses the button: the site path (with query) Telegram opens."""
+    answer = httpx.get(f"{sandbox.url}/chat/{chat_id}/login-url",
+                       params={"message_id": message_id, "row": row, "col": col}, follow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(settings.SITE_URL + "/"), location
+    parts = urlsplit(location)
+    return parts.path + "?" + parts.query
+
+
+def button_url(sandbox, chat_id: int, path: str, **kwargs) -> str:
+    """Send a site button to `chat_id` and press it: the signed URL's site path."""
+    return press(sandbox, chat_id, send_site_button(sandbox, chat_id, path, **kwargs))
+
+
+def query_of(path: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(path).query, keep_blank_values=True).items()}
+
+
+def refusals(caplog, method: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == LOGGER and r.getMessage().startswith(f"telegram {method} refused: ")]
+
+
+# The tests' own HTTP client talking to the sandbox (Telegram's side: the press's redirect
+# carries the signed URL) logs at DEBUG; what the site logs is what is checked.
+TEST_CLIENT_LOGGERS = ("httpx", "httpcore")
+
+
+def assert_nothing_carries(values, caplog, *responses) -> None:
+    """No one-use token (hash, signature) in any log record of the site, or in its pages."""
+    for value in values:
+        assert value
+        for record in caplog.records:
+            if record.name.split(".")[0] in TEST_CLIENT_LOGGERS:
+                continue
+            text = record.getMessage() + (logging.Formatter().formatException(record.exc_info) if record.exc_info else "")
+            assert value not in text, f"{record.name} logged a one-use token"
+        for response in responses:
+            assert value not in response.content.decode("utf-8", "replace")
+            assert value not in response.get("Location", "")
+
+
+class SignIns:
+    """Who user_logged_in saw signing in, and by which method (request.sign_in_method, C3)."""
+
+    def __init__(self):
+        self.seen: list[tuple[int, str | None]] = []
+
+    def __call__(self, sender, request, user, **kwargs):
+        self.seen.append((user.pk, getattr(request, "sign_in_method", None)))
