@@ -1,11 +1,13 @@
 """
 Fixtures for the whole suite, and one check over all of it: no bot token, webhook secret or
-client secret may appear in any log record or in any response body the site produces.
+client secret may appear in any log record or in any response body the site produces, and
+no live sign-in token (link, code, state, /start token, login hash) in any log record.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -32,8 +34,21 @@ def secret_values() -> list[str]:
     return sorted(v for v in values if v)
 
 
+# Live one-time tokens are not known in advance: they are recognised by where they sit (an
+# email sign-in link's path, a token-carrying URL parameter, a /start argument), and must
+# reach handlers only as "[redacted]" (project/core/logging.py).
+TOKEN_SHAPES = [
+    re.compile(r"/login/link/(?!\[redacted\])[^/?#\s'\"<>]+"),
+    re.compile(
+        r"[?&#](?:code|state|start|startapp|hash|signature|tgAuthResult|tgWebAppData|id_token|access_token)="
+        r"(?!\[redacted\])[^&#\s'\"<>]+"
+    ),
+    re.compile(r"/start(?:@\w+)?[ \t]+(?!\[redacted\])[A-Za-z0-9_-]{16,}"),
+]
+
+
 class LeakCollector(logging.Handler):
-    """Sees every record at every level and remembers those that carry a secret."""
+    """Sees every record at every level and remembers those that carry a secret or a token."""
 
     def __init__(self):
         super().__init__(level=logging.DEBUG)
@@ -45,6 +60,7 @@ class LeakCollector(logging.Handler):
             text = record.getMessage()
         except Exception:
             text = str(record.msg)
+        shown = text + (record.exc_text or "")  # what a handler prints (traceback redacted)
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -52,6 +68,10 @@ class LeakCollector(logging.Handler):
         for value in self.secrets:
             if value in text:
                 self.leaks.append(f"log record {record.name}:{record.levelname}: {text[:300]!r}")
+        for shape in TOKEN_SHAPES:
+            if shape.search(shown):
+                self.leaks.append(f"token in log record {record.name}:{record.levelname}: {shown[:300]!r}")
+                break
 
 
 _collector = LeakCollector()

@@ -5,7 +5,18 @@ python-telegram-bot and httpx log request URLs, and a Bot API URL carries the bo
 (`/bot<token>/sendMessage`). Rather than trusting every call site, every log record is
 redacted when it is created: a record factory replaces the stage's secret values (once
 they are loaded) and anything shaped like a bot token. Handlers, pytest's capture and
-CloudWatch all see only the redacted text.
+CloudWatch all see only the redacted text; observability's JSON formatter runs on these
+already-redacted records and passes anything it adds through `redact()` (contract C9).
+
+Live one-time tokens are redacted by their place rather than their value (nobody knows
+them in advance): Django's own request and security loggers write the path of a 404, a
+405 (an OPTIONS on a sign-in link) and a CSRF failure, and servers and clients log whole
+URLs. So the token segment of an email sign-in link (`/accounts/login/link/<token>/`), the
+argument of `/start <token>`, and the values of the query-string, fragment and form
+parameters that carry tokens (OIDC `code` and `state`, `/start` deep links, the legacy
+`tgAuthResult`, the login-URL button's `hash`, the Mini App's `tgWebAppData`, `hash` and
+`signature`, OAuth tokens), plain or percent-encoded inside another URL, become
+"[redacted]" wherever they appear in a message or a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +28,26 @@ import threading
 REDACTED = "[redacted]"
 # <bot id>:<35 characters> as BotFather issues them; shorter test tokens are registered.
 BOT_TOKEN_PATTERN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
+
+# Parameters whose value is a token, in a query string, a fragment or a form body.
+TOKEN_PARAMETERS = (
+    "code", "state", "start", "startapp", "startgroup", "hash", "signature", "tgAuthResult",
+    "tgWebAppData", "initData", "id_token", "access_token", "refresh_token", "code_verifier",
+    "client_secret", "secret_token", "token",
+)
+_names = "|".join(sorted(TOKEN_PARAMETERS, key=len, reverse=True))
+_TOKEN_SHAPES = [
+    # ?code=...&state=...  #tgAuthResult=...  (the value ends at the next separator)
+    (re.compile(rf"((?:^|[?&#;])(?:{_names})=)[^&#;\s'\"<>]+"), r"\1" + REDACTED),
+    # the same, percent-encoded inside another URL's parameter (return_to=...%3Fstate%3D...)
+    (re.compile(rf"((?:%3[Ff]|%26|%23)(?:{_names})%3[Dd])(?:(?!%26|%23)[^&#;\s'\"<>])+"), r"\1" + REDACTED),
+    # {'hash': '...'} / {"id_token": "..."}: a dict or JSON quoting one of them
+    (re.compile(rf"""(["'](?:{_names})["']\s*:\s*["'])[^"']+"""), r"\1" + REDACTED),
+    # the email sign-in link: /accounts/login/link/<token>/
+    (re.compile(r"(/login/link/)[^/?#\s'\"<>]+"), r"\1" + REDACTED),
+    # /start <token> (and /start@bot <token>) as typed in Telegram
+    (re.compile(r"(/start(?:@\w+)?[ \t]+)[A-Za-z0-9_-]{16,}"), r"\1" + REDACTED),
+]
 
 _secret_values: set[str] = set()
 _lock = threading.Lock()
@@ -35,7 +66,10 @@ def redact(text: str) -> str:
     for value in sorted(_secret_values, key=len, reverse=True):
         if value in text:
             text = text.replace(value, REDACTED)
-    return BOT_TOKEN_PATTERN.sub(REDACTED, text)
+    text = BOT_TOKEN_PATTERN.sub(REDACTED, text)
+    for pattern, replacement in _TOKEN_SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def _redact_record(record: logging.LogRecord) -> None:
