@@ -2,13 +2,14 @@
 # make test  set everything up and run the whole test suite
 # make bench run the benchmarks (figures go to docs/BENCHMARKS.md)
 # make smoke check a running `make dev` end to end (match request -> sandbox chat -> answer)
+# make package build a stage's three Lambda packages as they are uploaded (STAGE=dev|prod), checked
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install dev smoke test test-postgres bench lint collectstatic clean
+.PHONY: install dev smoke test test-postgres bench lint collectstatic clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ bench: install
 
 collectstatic: install
 	STAGE=local $(PY) manage.py collectstatic --noinput
+
+package: install
+	$(PY) -m infra.aws.package --stage $${STAGE:-dev}
 
 lint: install
 	$(VENV)/bin/cfn-lint infra/aws/*.yaml
