@@ -209,6 +209,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# database_url says sslmode=verify-full&sslrootcert=project/core/certs/rds-ca-bundle.pem: a
+# path inside the package, resolved here since a function's working directory is not ours.
+_sslrootcert = DATABASES["default"].get("OPTIONS", {}).get("sslrootcert")
+if _sslrootcert and not Path(_sslrootcert).is_absolute():
+    DATABASES["default"]["OPTIONS"]["sslrootcert"] = str(BASE_DIR / _sslrootcert)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Locally the site, the webhook gateway and the sender poller write to one file at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -274,6 +279,9 @@ elif EMAIL_DELIVERY == "ses":
     EMAIL_BACKEND = "project.core.aws_mail.SESBackend"
     AWS_SES_REGION_NAME = env("AWS_SES_REGION", env("AWS_REGION", "eu-central-1"))
     AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
+    # No GetSendQuota before each send (django-ses's default throttle): no role may call it,
+    # and SES's own sending rate limit answers a burst with a retryable error anyway.
+    AWS_SES_AUTO_THROTTLE = None
 elif EMAIL_DELIVERY == "smtp":
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = env("EMAIL_HOST", required_when_deployed=True)

@@ -78,6 +78,8 @@ class Secret(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
         return original_resource  # the stack never changes a secret's value
 
     @classmethod
@@ -128,6 +130,8 @@ class EmailIdentity(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
         return original_resource
 
     @classmethod
@@ -167,6 +171,8 @@ class Certificate(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
         return original_resource
 
     @classmethod
@@ -217,6 +223,8 @@ class DomainName(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
         return original_resource
 
     @classmethod
@@ -258,6 +266,8 @@ class BasePathMapping(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
         return original_resource
 
     @classmethod
@@ -305,7 +315,8 @@ class Alarm(CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json, account_id, region_name)
+        if original_resource is not None:
+            cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json, account_id, region_name)
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
@@ -315,9 +326,28 @@ class Alarm(CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
+def _create_resources_whose_condition_turned_true(update):
+    """moto's stack update only looks at resources whose JSON or referenced parameters
+    changed; one whose Condition turned true (the stack's FunctionsDeployed=true pass: the
+    sender's event source, the sweep's schedule) would never be made. CloudFormation makes it."""
+
+    def patched(self, template, parameters=None):
+        update(self, template, parameters)
+        for name, resource_json in template.get("Resources", {}).items():
+            condition = resource_json.get("Condition")
+            if condition and name not in self._parsed_resources and self.lazy_condition_map[condition]:
+                _ = self[name]  # ResourceMap.__getitem__ creates and records it
+
+    patched._meetups_patched = True
+    return patched
+
+
 def install() -> None:
-    """Make moto's CloudFormation (in this process) know the models above."""
+    """Make moto's CloudFormation (in this process) know the models above, and create on an
+    update the resources whose Condition turned true."""
     from moto.cloudformation import parsing
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
+    if not getattr(parsing.ResourceMap.update, "_meetups_patched", False):
+        parsing.ResourceMap.update = _create_resources_whose_condition_turned_true(parsing.ResourceMap.update)

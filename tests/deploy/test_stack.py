@@ -1,9 +1,11 @@
 """
-infra/aws/stack.yaml: cfn-lint passes, and deployed into moto's CloudFormation it creates what
-the code and zappa_settings.json expect: queue names, redrive, visibility, roles with exactly
-the permissions each function needs, the sweep's schedule. moto's CloudFormation does not
-create AWS::SecretsManager::Secret or AWS::CloudWatch::Alarm (it skips them with a warning),
-so those two are checked in the template itself, resolved against what moto did create.
+infra/aws/stack.yaml: cfn-lint passes, and deployed into moto's CloudFormation by
+`python -m infra.stages stack` it creates what the code and the rendered Zappa settings
+expect: queue names, redrive, visibility, roles with exactly the permissions each function
+needs, the SES identity and its DKIM records, the regional custom domains on a certificate of
+the stage's region, the private database, and, once the functions exist, the sender's event
+source, the sweep's schedule and the base path mappings. moto's CloudFormation lacks a few
+resource types; infra/local/moto_cfn.py adds them on moto's own services.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def test_cfn_lint_passes():
 def moto(moto_server):
     import httpx
 
+    from infra.local import moto_cfn
     from project.core.aws import reset_clients
 
+    moto_cfn.install()
     httpx.post(f"{moto_server}/moto-api/reset")
     reset_clients()
     yield moto_server
@@ -60,18 +64,49 @@ def _client(service):
     return client(service)
 
 
-def _deploy(stage="dev", functions_deployed="false", update=False, **extra):
-    cf = _client("cloudformation")
-    params = {"Stage": stage, "Domain": zappa_stages.environment(stage)["SITE_DOMAIN"],
-              "BotId": zappa_stages.environment(stage)["TELEGRAM_BOT_ID"], "FunctionsDeployed": functions_deployed, **extra}
-    call = cf.update_stack if update else cf.create_stack
+def _deploy(stage="dev", **overrides):
+    """`python -m infra.stages stack <stage>`, as the operator runs it (outputs, rendered settings)."""
+    import dataclasses
+
+    from infra.stages import config, stack
+
+    stage_config = dataclasses.replace(config.load(stage), **overrides)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # moto: "not supported" for Secret and Alarm
-        call(StackName=f"meetups-{stage}", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
-             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
-    stack = cf.describe_stacks(StackName=f"meetups-{stage}")["Stacks"][0]
-    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack.get("StackStatusReason")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        warnings.simplefilter("ignore", UserWarning)
+        result = stack.deploy(stage_config, poll_seconds=0, say=lambda line: None)
+    return result.outputs
+
+
+def _stand_in_functions(stage="dev"):
+    """What `zappa deploy` creates, as far as the stack's second pass needs it: the functions,
+    and each API function's REST API in a CloudFormation stack named after the function
+    (Zappa's own layout: its resource "Api" is the REST API), deployed to the Zappa stage."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return None\n")
+    role = _client("iam").create_role(RoleName="stand-in", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    apis = {}
+    for kind in ("site", "webhook", "sender", "manage"):
+        _client("lambda").create_function(
+            FunctionName=f"meetups-{stage}-{kind}", Runtime="python3.11", Handler="handler.lambda_handler",
+            Role=role, Code={"ZipFile": buffer.getvalue()},
+        )
+    for kind in ("site", "webhook"):
+        template = {"Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": f"meetups-{stage}-{kind}"}},
+        }}
+        _client("cloudformation").create_stack(StackName=f"meetups-{stage}-{kind}", TemplateBody=json.dumps(template))
+        api_id = _client("cloudformation").describe_stack_resource(
+            StackName=f"meetups-{stage}-{kind}", LogicalResourceId="Api")["StackResourceDetail"]["PhysicalResourceId"]
+        apigateway = _client("apigateway")
+        root = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
+        apigateway.put_method(restApiId=api_id, resourceId=root, httpMethod="ANY", authorizationType="NONE")
+        apigateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="ANY", type="MOCK")
+        apigateway.create_deployment(restApiId=api_id, stageName=f"{stage}_{kind}")
+        apis[kind] = api_id
+    return apis
 
 
 def _policy(role: str) -> list[dict]:
@@ -99,19 +134,20 @@ def _allowed(statements: list[dict], action: str, resource: str) -> bool:
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_the_stack_creates_what_zappa_settings_and_the_code_expect(moto, stage):
+def test_the_stack_creates_what_the_settings_and_the_code_expect(moto, stage):
+    from infra.stages import render
     from project.notifications import conf as notifications_conf
 
     outputs = _deploy(stage)
-    env = zappa_stages.environment(stage)
-    assert outputs["OutboxQueueUrl"].endswith(env["OUTBOX_QUEUE_URL"].split("amazonaws.com")[1])
-    assert outputs["OutboxDeadLetterQueueUrl"].endswith(env["OUTBOX_DLQ_URL"].split("amazonaws.com")[1])
-    assert outputs["SecretName"] == env["SECRETS_NAME"]
+    rendered = json.loads(render.settings_path(stage).read_text())
+    env = rendered[f"{stage}_site"]["aws_environment_variables"]
+    assert env["OUTBOX_QUEUE_URL"] == outputs["OutboxQueueUrl"]
+    assert env["OUTBOX_DLQ_URL"] == outputs["OutboxDeadLetterQueueUrl"]
+    assert outputs["SecretName"] == env["SECRETS_NAME"] == f"meetups/{stage}"
     assert outputs["BotTokenSecretName"] == env["BOT_TOKEN_SECRET_NAME"]
-    sender = zappa_stages.load(f"{stage}_sender")
-    assert outputs["OutboxQueueArn"] == sender.stage_config["events"][0]["event_source"]["arn"]
     for kind in zappa_stages.KINDS:
-        assert outputs[f"{kind.capitalize()}RoleArn"] == zappa_stages.load(f"{stage}_{kind}").desired_role_arn
+        assert rendered[f"{stage}_{kind}"]["role_arn"] == outputs[f"{kind.capitalize()}RoleArn"]
+        assert rendered[f"{stage}_{kind}"]["vpc_config"]["SubnetIds"] == outputs["FunctionSubnetIds"].split(",")
 
     sqs = _client("sqs")
     queue_url = sqs.get_queue_url(QueueName=f"meetups-{stage}-outbox")["QueueUrl"]
@@ -122,19 +158,80 @@ def test_the_stack_creates_what_zappa_settings_and_the_code_expect(moto, stage):
     # Telegram errors with its backoff); an override, if any, must agree.
     assert int(redrive["maxReceiveCount"]) == 8
     assert notifications_conf.max_receive_count() in (None, 8)
-    assert int(queue["VisibilityTimeout"]) >= 6 * sender.timeout_seconds
+    assert int(queue["VisibilityTimeout"]) >= 6 * rendered[f"{stage}_sender"]["timeout_seconds"]
     dlq_url = sqs.get_queue_url(QueueName=f"meetups-{stage}-outbox-dlq")["QueueUrl"]
     dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
     assert int(dlq["MessageRetentionPeriod"]) == 14 * 24 * 3600
     assert "RedrivePolicy" not in dlq
+    # Both secrets exist, empty (the operator commands put the values).
+    for name in (outputs["SecretName"], outputs["BotTokenSecretName"]):
+        assert _client("secretsmanager").describe_secret(SecretId=name)["Name"] == name
+
+
+def test_the_database_is_private_and_its_admin_password_is_generated(moto):
+    outputs = _deploy("dev")
+    (instance,) = _client("rds").describe_db_instances(DBInstanceIdentifier="meetups-dev")["DBInstances"]
+    assert instance["PubliclyAccessible"] is False
+    assert instance["Engine"] == "postgres" and instance["StorageEncrypted"] is True
+    assert outputs["DatabaseHost"] == instance["Endpoint"]["Address"]
+    resources = template()["Resources"]
+    (rule,) = resources["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    # 5432 only from the functions' security group, never from an address range.
+    assert rule["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"} and "CidrIp" not in rule
+    for subnet in ("PrivateSubnetA", "PrivateSubnetB"):
+        assert "MapPublicIpOnLaunch" not in resources[subnet]["Properties"]
+    admin = json.loads(_client("secretsmanager").get_secret_value(SecretId=outputs["DatabaseAdminSecretArn"])["SecretString"])
+    assert admin["username"] == "meetups_admin" and len(admin["password"]) == 40
+    # Only the manage function's role may read the admin secret.
+    for kind in ("site", "webhook", "sender"):
+        assert not _allowed(_policy(f"meetups-dev-{kind}"), "secretsmanager:GetSecretValue", outputs["DatabaseAdminSecretArn"])
+    assert _allowed(_policy("meetups-dev-manage"), "secretsmanager:GetSecretValue", outputs["DatabaseAdminSecretArn"])
+
+
+def test_mail_is_sent_as_the_stages_own_identity_with_dkim(moto):
+    outputs = _deploy("dev")
+    assert outputs["MailIdentity"] == "dev.meetups.example.com"
+    identities = _client("sesv2").list_email_identities()["EmailIdentities"]
+    assert [i["IdentityName"] for i in identities] == ["dev.meetups.example.com"]
+    for i in (1, 2, 3):
+        name, target = outputs[f"DkimRecord{i}"].split(" CNAME ")
+        assert name.endswith("._domainkey.dev.meetups.example.com") and target.endswith(".dkim.amazonses.com")
+    identity_arn = f"arn:aws:ses:eu-central-1:{ACCOUNT}:identity/dev.meetups.example.com"
+    for kind in ("site", "sender"):
+        statements = _policy(f"meetups-dev-{kind}")
+        assert _allowed(statements, "ses:SendRawEmail", identity_arn)
+        # Only from its identity: not another one, and no GetSendQuota (django-ses's throttle is off).
+        assert not _allowed(statements, "ses:SendRawEmail", f"arn:aws:ses:eu-central-1:{ACCOUNT}:identity/example.org")
+        assert not _allowed(statements, "ses:GetSendQuota", "*")
+
+
+def test_the_custom_domains_are_regional_on_a_certificate_of_the_stages_region(moto):
+    outputs = _deploy("dev")
+    assert outputs["CertificateArn"].startswith("arn:aws:acm:eu-central-1:")
+    certificate = _client("acm").describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]
+    assert {certificate["DomainName"], *certificate["SubjectAlternativeNames"]} == {
+        "dev.meetups.example.com", "tg.dev.meetups.example.com"}
+    for domain, target in (("dev.meetups.example.com", "SiteDomainTarget"), ("tg.dev.meetups.example.com", "WebhookDomainTarget")):
+        answer = _client("apigateway").get_domain_name(domainName=domain)
+        assert answer["endpointConfiguration"]["types"] == ["REGIONAL"]
+        assert answer["regionalCertificateArn"] == outputs["CertificateArn"]
+        assert answer["regionalDomainName"] == outputs[target]
+    # A certificate of another region is refused before anything is deployed.
+    from infra.stages.config import StageConfigError, check
+
+    import dataclasses
+
+    from infra.stages import config
+
+    with pytest.raises(StageConfigError, match="must be in eu-central-1"):
+        check(dataclasses.replace(config.load("dev"), certificate_arn="arn:aws:acm:us-east-1:1:certificate/x"))
 
 
 def test_each_role_may_do_only_what_its_function_needs(moto):
     outputs = _deploy("dev")
     queue, dlq = outputs["OutboxQueueArn"], outputs["OutboxDeadLetterQueueArn"]
-    # The secret as Secrets Manager names it (moto's CloudFormation cannot create it).
-    secret_arn = _client("secretsmanager").create_secret(Name=outputs["SecretName"])["ARN"]
-    token_arn = _client("secretsmanager").create_secret(Name=outputs["BotTokenSecretName"])["ARN"]
+    secret_arn = _client("secretsmanager").describe_secret(SecretId=outputs["SecretName"])["ARN"]
+    token_arn = _client("secretsmanager").describe_secret(SecretId=outputs["BotTokenSecretName"])["ARN"]
     other_secret = _client("secretsmanager").create_secret(Name="meetups/prod")["ARN"]
     other_token = _client("secretsmanager").create_secret(Name="meetups/prod/bot-token")["ARN"]
 
@@ -144,7 +241,6 @@ def test_each_role_may_do_only_what_its_function_needs(moto):
         assert _allowed(statements, "secretsmanager:GetSecretValue", secret_arn), kind
         assert not _allowed(statements, "secretsmanager:GetSecretValue", other_secret), kind
         assert not _allowed(statements, "secretsmanager:GetSecretValue", other_token), kind
-        assert not _allowed(statements, "secretsmanager:PutSecretValue", secret_arn), kind
         assert not _allowed(statements, "secretsmanager:PutSecretValue", token_arn), kind
         assert not _allowed(statements, "sqs:SendMessage", dlq), kind
         assert not _allowed(statements, "sqs:PurgeQueue", queue), kind
@@ -156,8 +252,13 @@ def test_each_role_may_do_only_what_its_function_needs(moto):
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any(a == "*" or a.endswith(":*") for a in actions), (kind, actions)
-    # The bot token: the site (sign-in signatures) and the sender; never the webhook.
-    assert not _allowed(policies["webhook"], "secretsmanager:GetSecretValue", token_arn)
+    # Only the manage function writes the stage secret (create_database's database_url).
+    for kind in ("site", "webhook", "sender"):
+        assert not _allowed(policies[kind], "secretsmanager:PutSecretValue", secret_arn), kind
+    assert _allowed(policies["manage"], "secretsmanager:PutSecretValue", secret_arn)
+    # The bot token: the site (sign-in signatures) and the sender; never the webhook or manage.
+    for kind in ("webhook", "manage"):
+        assert not _allowed(policies[kind], "secretsmanager:GetSecretValue", token_arn), kind
     for kind in ("site", "sender"):
         assert _allowed(policies[kind], "secretsmanager:GetSecretValue", token_arn), kind
     for kind in ("site", "webhook"):
@@ -166,9 +267,10 @@ def test_each_role_may_do_only_what_its_function_needs(moto):
             assert not _allowed(policies[kind], action, queue), (kind, action)
     for action in [*consume, "sqs:GetQueueAttributes"]:
         assert _allowed(policies["sender"], action, queue), action
-    assert not _allowed(policies["sender"], "sqs:SendMessage", queue)
-    # Mail: from the stage's own domain only; the webhook sends none.
-    assert not any("ses:SendRawEmail" in json.dumps(s) for s in policies["webhook"])
+    # The sender re-queues (its own rate-limit waits, the 403 -> email fallback): issue 10 fix 5.
+    assert _allowed(policies["sender"], "sqs:SendMessage", queue)
+    assert not any(_allowed(policies["manage"], a, queue) for a in [*consume, "sqs:SendMessage"])
+    assert not any("ses:SendRawEmail" in json.dumps(s) for s in policies["webhook"] + policies["manage"])
     for kind in ("site", "sender"):
         (mail,) = [s for s in policies[kind] if "ses:SendRawEmail" in s["Action"]]
         assert mail["Condition"]["StringLike"]["ses:FromAddress"] == "*@dev.meetups.example.com"
@@ -180,41 +282,56 @@ def test_each_role_may_do_only_what_its_function_needs(moto):
         assert principals == ["lambda.amazonaws.com"]
 
 
-def test_the_sweep_is_scheduled_once_the_functions_exist(moto):
+def test_the_second_pass_wires_the_functions(moto):
+    """Before `zappa deploy`: no event source, schedule or mapping. After it, the same command
+    adds them: the sender's event source exactly once, with what the sender depends on."""
     _deploy("dev")
-    events = _client("events")
+    events, lam = _client("events"), _client("lambda")
     assert not [r for r in events.list_rules()["Rules"] if r["Name"] == "meetups-dev-outbox-sweep"]
-    _client("cloudformation").delete_stack(StackName="meetups-dev")
+    apis = _stand_in_functions("dev")
+    outputs = _deploy("dev")
 
-    # What `zappa deploy dev_site` creates, as far as the stack's second pass needs it.
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return None\n")
-    _client("lambda").create_function(
-        FunctionName="meetups-dev-site", Runtime="python3.11", Handler="handler.lambda_handler",
-        Role=_client("iam").create_role(RoleName="stand-in", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"],
-        Code={"ZipFile": buffer.getvalue()},
-    )
-    # In AWS this is an update of the same stack; moto's update does not create resources
-    # whose Condition turned true (it diffs templates, not conditions), so a fresh stack.
-    _deploy("dev", functions_deployed="true")
+    (mapping,) = lam.list_event_source_mappings(FunctionName="meetups-dev-sender")["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == outputs["OutboxQueueArn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["State"] == "Enabled" and mapping["BatchSize"] == 100
+    assert mapping["MaximumBatchingWindowInSeconds"] == 1
 
     (rule,) = [r for r in events.list_rules()["Rules"] if r["Name"] == "meetups-dev-outbox-sweep"]
-    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["ScheduleExpression"] == "rate(5 minutes)" and rule["State"] == "ENABLED"
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == f"arn:aws:lambda:eu-central-1:{ACCOUNT}:function:meetups-dev-site"
     # Zappa's handler runs {"command": "module.function"} by importing it.
     command = json.loads(target["Input"])["command"]
     module_name, function_name = command.rsplit(".", 1)
     assert command == "handlers.sweep.handler"
-    policy = json.loads(_client("lambda").get_policy(FunctionName="meetups-dev-site")["Policy"])
-    (statement,) = policy["Statement"]
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
     assert importlib.util.find_spec(module_name) is not None, "handlers/sweep.py is missing"
     assert callable(getattr(importlib.import_module(module_name), function_name))
+    policy = json.loads(lam.get_policy(FunctionName="meetups-dev-site")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+
+    for domain, kind in (("dev.meetups.example.com", "site"), ("tg.dev.meetups.example.com", "webhook")):
+        (mapping,) = _client("apigateway").get_base_path_mappings(domainName=domain)["items"]
+        assert mapping["restApiId"] == apis[kind] and mapping["stage"] == f"dev_{kind}"
+
+    # A release (`zappa update`) leaves the mapping alone; the stack run again changes nothing.
+    _deploy("dev")
+    assert len(lam.list_event_source_mappings(FunctionName="meetups-dev-sender")["EventSourceMappings"]) == 1
+
+
+def test_the_connection_budget_is_checked_against_the_database(moto):
+    import dataclasses
+
+    from infra.stages import config
+
+    dev = config.load("dev")
+    budget = sum(n for _, n in dev.connection_budget())
+    assert budget <= dev.max_connections()
+    too_many = dataclasses.replace(dev, sizes=dataclasses.replace(dev.sizes, site_concurrency=dev.max_connections()))
+    with pytest.raises(config.StageConfigError, match="could open .* database connections"):
+        config.check(too_many)
 
 
 @pytest.mark.parametrize("resource_name, name", [
@@ -244,14 +361,14 @@ def _resolve(value, stage: str) -> str:
 def _secret_readers(stage: str) -> dict[str, list[str]]:
     """Per role in the template, the secret ARN patterns it may GetSecretValue on."""
     readers = {}
-    for logical_id, kind in (("SiteRole", "site"), ("WebhookRole", "webhook"), ("SenderRole", "sender")):
+    for logical_id, kind in (("SiteRole", "site"), ("WebhookRole", "webhook"), ("SenderRole", "sender"), ("ManageRole", "manage")):
         (policy,) = template()["Resources"][logical_id]["Properties"]["Policies"]
         patterns = []
         for statement in policy["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if statement["Effect"] == "Allow" and any(fnmatch.fnmatchcase("secretsmanager:GetSecretValue", a) for a in actions):
                 resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                patterns += [_resolve(r, stage) for r in resources]
+                patterns += [_resolve(r, stage) for r in resources if "Ref" not in r]  # Ref: the admin secret
         readers[kind] = patterns
     return readers
 
@@ -269,8 +386,8 @@ def test_only_the_site_and_the_sender_may_read_the_bot_token(stage):
     def may_read(kind: str, secret_arn: str) -> bool:
         return any(fnmatch.fnmatchcase(secret_arn, pattern) for pattern in readers[kind])
 
-    assert not may_read("webhook", token_arn)
-    assert may_read("webhook", stage_arn)
+    assert not may_read("webhook", token_arn) and not may_read("manage", token_arn)
+    assert may_read("webhook", stage_arn) and may_read("manage", stage_arn)
     for kind in ("site", "sender"):
         assert may_read(kind, token_arn), kind
         assert may_read(kind, stage_arn), kind

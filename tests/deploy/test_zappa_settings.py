@@ -1,7 +1,9 @@
 """
-zappa_settings.json, read by Zappa's own loader: every stage resolves (through `extends`) to
-the right handler, event source, domain and environment, names no secret, and packages
-only what runs in Lambda.
+The stage's Zappa settings, derived by infra.stages from zappa_settings.json (what every stage
+shares, per kind), infra/stages/<stage>.toml and the stack's outputs, and read by Zappa's own
+loader: every function resolves to the right handler, role, network, environment and sizes,
+names no secret, packages only what runs in Lambda, and nothing in the committed files is
+specific to an account.
 """
 
 from __future__ import annotations
@@ -19,120 +21,128 @@ from .zappa_stages import BASE_DIR, KINDS, STAGES
 ALL = [f"{stage}_{kind}" for stage in STAGES for kind in KINDS]
 
 
-def test_the_file_has_exactly_the_six_deployable_stages():
-    # `zappa deploy --all` deploys every key: no abstract base stage may exist.
-    assert sorted(zappa_stages.raw()) == sorted(ALL)
+def test_the_committed_file_is_per_kind_and_names_no_account_or_stage():
+    root = zappa_stages.raw()
+    assert sorted(root) == sorted(KINDS)
+    text = zappa_stages.ROOT_SETTINGS.read_text()
+    assert not re.search(r"\d{12}", text), "an account id"
+    assert "arn:" not in text and "amazonaws.com" not in text and "example.com" not in text
+    for stage in STAGES:
+        assert f"{stage}_" not in text
+
+
+def test_each_rendered_file_has_exactly_one_stages_four_functions():
+    # `zappa deploy --all -s <file>` deploys every key: exactly this stage's functions.
+    for stage in STAGES:
+        assert sorted(zappa_stages.rendered(stage)) == sorted(f"{stage}_{kind}" for kind in KINDS)
 
 
 @pytest.mark.parametrize("stage_name", ALL)
 def test_zappa_loads_every_stage(stage_name):
+    from infra.stages import config
+
     cli = zappa_stages.load(stage_name)
     stage, kind = stage_name.split("_")
+    outputs = zappa_stages.outputs(stage)
+    sizes = config.load(stage).sizes
     assert cli.lambda_name == f"meetups-{stage}-{kind}"
     assert cli.runtime == "python3.11"
-    assert cli.aws_region == "eu-central-1"
+    assert cli.aws_region == config.load(stage).region
     assert cli.manage_roles is False
-    assert cli.desired_role_arn == f"arn:aws:iam::123456789012:role/meetups-{stage}-{kind}"
+    # Everything AWS assigned comes from the stack's outputs, never typed by hand.
+    assert cli.desired_role_arn == outputs[f"{kind.capitalize()}RoleArn"]
+    assert cli.vpc_config == {"SubnetIds": ["subnet-aaaa", "subnet-bbbb"], "SecurityGroupIds": ["sg-1234"]}
+    assert cli.s3_bucket_name == f"meetups-{stage}-zappa-123456789012"
     assert cli.stage_config["keep_warm"] is False  # a keep-warm ping would reach plain handlers as an event
-    # What names the stage, the secret, the queue and the domain reaches Lambda's environment
-    # (aws_environment_variables: plain lambda_handler functions never see Zappa's own
-    # environment_variables, which only Zappa's WSGI handler applies).
+    # The stack defines the sender's event source once; Zappa must not manage (re-disable) it.
+    assert "events" not in cli.stage_config
+    # Regional API Gateway custom domains are the stack's; `zappa certify` is never needed.
+    assert "domain" not in cli.stage_config and "certificate_arn" not in cli.stage_config
     env = cli.aws_environment_variables
     assert env["STAGE"] == stage
-    assert env["SECRETS_NAME"] == f"meetups/{stage}"
-    assert env["BOT_TOKEN_SECRET_NAME"] == f"meetups/{stage}/bot-token"
+    assert env["SECRETS_NAME"] == outputs["SecretName"]
+    assert env["BOT_TOKEN_SECRET_NAME"] == outputs["BotTokenSecretName"]
     assert env["SECRETS_BACKEND"] == "aws"
-    assert env["OUTBOX_QUEUE_URL"].endswith(f"/123456789012/meetups-{stage}-outbox")
-    assert env["OUTBOX_DLQ_URL"].endswith(f"/123456789012/meetups-{stage}-outbox-dlq")
-    assert env["SITE_DOMAIN"]
-    # Zappa's WSGI handler sets os.environ["STAGE"] to the Zappa stage ("dev_site"), then
-    # applies environment_variables: they must put the project's STAGE back.
+    assert env["OUTBOX_QUEUE_URL"] == outputs["OutboxQueueUrl"]
+    assert env["OUTBOX_DLQ_URL"] == outputs["OutboxDeadLetterQueueUrl"]
+    assert env["SENDER_MAX_CONCURRENCY"] == str(sizes.sender_max_concurrency)
     assert cli.environment_variables == {"STAGE": stage}
     settings_module = cli.get_zappa_settings_string()
     assert f"API_STAGE='{stage_name}'" in settings_module
     (variables,) = [line for line in settings_module.splitlines() if line.startswith("ENVIRONMENT_VARIABLES=")]
     assert f"'STAGE': '{stage}'" in variables
-    # Nothing in the project imports zappa.websocket (Zappa would wire a WebSocket API).
     assert not cli.use_websocket
+    # Connections stay bounded as Lambda scales out: reserved concurrency per function
+    # (the sender's bound is its event source's MaximumConcurrency, in the stack).
+    expected = {"site": sizes.site_concurrency, "webhook": sizes.webhook_concurrency, "sender": None, "manage": 1}[kind]
+    assert cli.lambda_concurrency == expected
 
 
-def test_the_site_stages_run_django_on_their_custom_domain():
+def test_the_site_and_manage_run_django():
     for stage in STAGES:
-        cli = zappa_stages.load(f"{stage}_site")
-        assert cli.django_settings == "project.settings"
-        assert cli.lambda_handler == "handler.lambda_handler"  # Zappa's WSGI handler
-        assert cli.use_apigateway
-        assert cli.domain == cli.aws_environment_variables["SITE_DOMAIN"]
-        assert cli.stage_config["certificate_arn"].startswith("arn:aws:acm:eu-central-1:")
-        assert cli.timeout_seconds <= 29  # API Gateway cuts at 29 s
-        assert cli.prebuild_script == "infra.aws.build.collect_static"
-        assert "DJANGO_SETTINGS='project.settings'" in cli.get_zappa_settings_string()
-    assert zappa_stages.load("dev_site").domain != zappa_stages.load("prod_site").domain
+        for kind in ("site", "manage"):
+            cli = zappa_stages.load(f"{stage}_{kind}")
+            assert cli.django_settings == "project.settings"
+            assert cli.lambda_handler == "handler.lambda_handler"  # Zappa's WSGI handler
+            assert "DJANGO_SETTINGS='project.settings'" in cli.get_zappa_settings_string()
+        site = zappa_stages.load(f"{stage}_site")
+        assert site.use_apigateway and site.timeout_seconds <= 29  # API Gateway cuts at 29 s
+        assert site.prebuild_script == "infra.aws.build.collect_static"
+        manage = zappa_stages.load(f"{stage}_manage")
+        assert manage.use_apigateway is False  # invoked by the operator only
+        # Only manage may find the database's admin secret (create_database).
+        assert manage.aws_environment_variables["DATABASE_ADMIN_SECRET"].startswith("arn:aws:secretsmanager:")
+        assert "DATABASE_ADMIN_SECRET" not in site.aws_environment_variables
 
 
 def test_the_webhook_stages_run_the_webhook_handler_behind_api_gateway():
+    from infra.stages import config
+
     for stage in STAGES:
         cli = zappa_stages.load(f"{stage}_webhook")
         assert cli.lambda_handler == "handlers.webhook.handler"
         assert cli.django_settings is None
         assert cli.use_apigateway
         webhook_url = cli.aws_environment_variables["TELEGRAM_WEBHOOK_URL"]
-        assert webhook_url == f"https://{cli.domain}/telegram/webhook"
-        assert cli.domain != zappa_stages.load(f"{stage}_site").domain
-        assert not cli.stage_config.get("events")
-    from handlers.webhook import handler
-
-    assert callable(handler)
+        assert webhook_url == f"https://{config.load(stage).webhook_domain}/telegram/webhook"
 
 
-def test_the_sender_stages_are_fed_by_their_own_queue_without_api_gateway():
+def test_the_sender_stages_have_no_api_gateway_and_no_zappa_event_source():
     for stage in STAGES:
         cli = zappa_stages.load(f"{stage}_sender")
         assert cli.lambda_handler == "handlers.sender.handler"
         assert cli.use_apigateway is False
-        assert cli.domain is None
-        (event,) = cli.stage_config["events"]
-        source = event["event_source"]
-        env = cli.aws_environment_variables
-        queue_name = env["OUTBOX_QUEUE_URL"].rsplit("/", 1)[-1]
-        assert source["arn"] == f"arn:aws:sqs:eu-central-1:123456789012:{queue_name}"
-        assert source["arn"].split(":")[2] == "sqs"  # Zappa's SqsEventSource
-        # docs/OUTBOX.md: batches of 100-200 gathered for up to a second.
-        assert source["batch_size"] == 100 and source["batch_window"] == 1
-        # Created disabled: configure_sender turns on ReportBatchItemFailures first.
-        assert source["enabled"] is False
-        assert int(env["SENDER_MAX_CONCURRENCY"]) >= 2
+        assert "events" not in cli.stage_config
         # The queue's visibility timeout (stack default 360 s) is at least 6x this.
         assert cli.timeout_seconds >= 60 and cli.timeout_seconds * 6 <= 360
 
 
-def test_extends_shares_everything_but_what_differs():
+def test_every_function_of_a_stage_shares_its_environment():
     dev, prod = zappa_stages.environment("dev"), zappa_stages.environment("prod")
     assert set(dev) == set(prod)
-    for kind in KINDS:
+    for kind in ("webhook", "sender"):
         for stage, env in (("dev", dev), ("prod", prod)):
             assert zappa_stages.load(f"{stage}_{kind}").aws_environment_variables == env
     differing = {key for key in dev if dev[key] != prod[key]}
     assert {"STAGE", "SITE_DOMAIN", "SECRETS_NAME", "BOT_TOKEN_SECRET_NAME", "OUTBOX_QUEUE_URL", "OUTBOX_DLQ_URL",
             "TELEGRAM_BOT_ID"} <= differing
-    assert dev["TELEGRAM_BOT_ID"] != prod["TELEGRAM_BOT_ID"]
 
 
-def test_no_secret_value_and_no_reserved_variable_in_the_file():
-    text = zappa_stages.SETTINGS_FILE.read_text()
-    assert not re.search(r"\d{5,}:[A-Za-z0-9_-]{30,}", text), "a bot token"
-    assert "postgres://" not in text and "postgresql://" not in text, "a database URL (with its password)"
+def test_no_secret_value_and_no_reserved_variable_in_the_settings():
+    for text in [zappa_stages.ROOT_SETTINGS.read_text()] + [zappa_stages.settings_file(s).read_text() for s in STAGES]:
+        assert not re.search(r"\d{5,}:[A-Za-z0-9_-]{30,}", text), "a bot token"
+        assert "postgres://" not in text and "postgresql://" not in text, "a database URL (with its password)"
     for stage in STAGES:
-        env = zappa_stages.environment(stage)
-        for name in env:
-            # SECRETS_NAME, BOT_TOKEN_SECRET_NAME: where a secret is, not what it is.
-            if not name.endswith(("SECRETS_NAME", "SECRET_NAME")):
-                assert not re.search(r"TOKEN|PASSWORD|SECRET_KEY|CLIENT_SECRET|WEBHOOK_SECRET", name), name
-            assert "://" not in env[name] or env[name].startswith("https://"), name  # no credentials in a URL
-            # The database URL (with its password) is in the stage secret's database_url.
-            assert name not in ("DATABASE_URL", "DJANGO_SECRET_KEY")
-            # Lambda sets these itself and refuses them in a function's configuration.
-            assert name not in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_LAMBDA_FUNCTION_NAME")
+        for kind in KINDS:
+            env = zappa_stages.load(f"{stage}_{kind}").aws_environment_variables
+            for name in env:
+                # SECRETS_NAME, BOT_TOKEN_SECRET_NAME, DATABASE_ADMIN_SECRET: where a secret is, not what it is.
+                if not name.endswith(("SECRETS_NAME", "SECRET_NAME", "ADMIN_SECRET")):
+                    assert not re.search(r"TOKEN|PASSWORD|SECRET_KEY|CLIENT_SECRET|WEBHOOK_SECRET", name), name
+                assert "://" not in env[name] or env[name].startswith("https://"), name
+                assert name not in ("DATABASE_URL", "DJANGO_SECRET_KEY")
+                # Lambda sets these itself and refuses them in a function's configuration.
+                assert name not in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_LAMBDA_FUNCTION_NAME")
 
 
 def _packaged_project_files(stage_name: str) -> set[str]:

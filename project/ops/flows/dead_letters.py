@@ -6,12 +6,15 @@ sender gave up on its delivery (Telegram kept failing; it settled the delivery `
 could not handle the message at all (crashed, timed out, no database). The database row is
 the source of truth, so a replay does not just resend the message (the sender would see a
 settled delivery and drop it): it puts each delivery back with
-project.notifications.outbox.requeue_delivery, which marks it queued again and enqueues it
-after the commit, and only then deletes the dead letter. A crash in between leaves the
-dead letter for the next run; a delivery already sent is never sent again
-(requeue_delivery leaves it alone, and the dead letter is simply removed).
+the same update as project.notifications.outbox.requeue_delivery (queued again), commits,
+enqueues it at once and checks that SQS took it, and only then deletes the dead letter. A
+replay that failed (the database or the queue refused) keeps its dead letter, and the
+result says so; a crash in between leaves it for the next run; a delivery already sent is
+never sent again (it stays sent, and its dead letter is simply removed). A dry run looks
+each delivery up, so it counts only what a real run would replay.
 
-This needs the stage's database: run it where DATABASE_URL reaches it (see docs/DEPLOY.md).
+This needs the stage's database: run it where the database URL reaches it (DATABASE_URL, or
+the stage secret's database_url, which operator_settings reads when DATABASE_URL is unset).
 A body this code cannot read (not JSON, or a version the sender does not know) would only
 come back; it is left in the dead-letter queue and reported.
 """
@@ -36,6 +39,7 @@ class ReplayResult:
     replayed: list[int] = field(default_factory=list)  # delivery ids queued again
     already_done: list[int] = field(default_factory=list)  # sent meanwhile, or no such delivery
     left: list[str] = field(default_factory=list)  # reasons, one per message left in the DLQ
+    failed: list[str] = field(default_factory=list)  # replays that failed; their dead letters stay
     dry_run: bool = False
 
 
@@ -51,23 +55,44 @@ def _readable(body: str) -> tuple[int | None, str]:
     return data["delivery_id"], ""
 
 
+def _requeue(delivery_id: int) -> bool:
+    """Queued again (False: already sent, or no such delivery). The caller enqueues."""
+    from django.utils import timezone
+
+    from project.notifications.models import Delivery
+
+    return bool(
+        Delivery.objects.filter(pk=delivery_id).exclude(status=Delivery.Status.SENT).update(
+            status=Delivery.Status.QUEUED, due_at=timezone.now(), claim_token="", claimed_at=None
+        )
+    )
+
+
+def _would_replay(delivery_id: int) -> bool:
+    from project.notifications.models import Delivery
+
+    return Delivery.objects.filter(pk=delivery_id).exclude(status=Delivery.Status.SENT).exists()
+
+
 def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> ReplayResult:
-    from django.db import transaction
+    from django.db import DatabaseError, transaction
 
     from project.core.aws import client
-    from project.notifications.outbox import requeue_delivery
+    from project.notifications.outbox import enqueue_now
 
     queue_url, dlq_url = settings.OUTBOX_QUEUE_URL, settings.OUTBOX_DLQ_URL
     if not queue_url or not dlq_url:
         raise OpsError("OUTBOX_QUEUE_URL and OUTBOX_DLQ_URL must both be set to replay dead letters.")
+    _check_database()
     sqs = client("sqs")
     result = ReplayResult(dry_run=dry_run)
     seen: set[str] = set()
     held_back: list[str] = []
     # Received messages stay invisible until the run ends, so one run sees each once.
     visibility = 300
+
     def handled() -> int:
-        return len(result.replayed) + len(result.already_done)
+        return len(result.replayed) + len(result.already_done) + len(result.failed)
 
     while limit is None or handled() < limit:
         want = 10 if limit is None else max(1, min(10, limit - handled()))
@@ -85,12 +110,22 @@ def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> R
                 held_back.append(message["ReceiptHandle"])
                 continue
             if dry_run:
-                result.replayed.append(delivery_id)
+                (result.replayed if _would_replay(delivery_id) else result.already_done).append(delivery_id)
                 held_back.append(message["ReceiptHandle"])
                 continue
-            with transaction.atomic():
-                requeued = requeue_delivery(delivery_id)
-            # Committed: the delivery is queued (and enqueued, or left for the sweep).
+            try:
+                with transaction.atomic():
+                    requeued = _requeue(delivery_id)
+            except DatabaseError as exc:
+                result.failed.append(f"delivery {delivery_id}: the database refused ({type(exc).__name__}); its dead letter stays")
+                held_back.append(message["ReceiptHandle"])
+                continue
+            if requeued and enqueue_now([delivery_id]) != 1:
+                # Queued in the database (the sweep would enqueue it later), but not back on the
+                # queue now: the dead letter stays, so nothing is lost and the next run retries.
+                result.failed.append(f"delivery {delivery_id}: the outbox queue did not take it; its dead letter stays")
+                held_back.append(message["ReceiptHandle"])
+                continue
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             (result.replayed if requeued else result.already_done).append(delivery_id)
             logger.info("dead letter for delivery %s: %s", delivery_id, "queued again" if requeued else "already sent or gone")
@@ -99,3 +134,17 @@ def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> R
     for receipt in held_back:
         sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=receipt, VisibilityTimeout=0)
     return result
+
+
+def _check_database() -> None:
+    """Fail before touching a dead letter when there is no database to replay into."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError, connection
+
+    try:
+        connection.ensure_connection()
+    except (ImproperlyConfigured, DatabaseError) as exc:
+        raise OpsError(
+            "Replaying needs the stage's database, and none is reachable from here "
+            f"({type(exc).__name__}): set DATABASE_URL (a tunnel), or put database_url in the stage secret."
+        ) from None

@@ -17,8 +17,9 @@ one and, during a rotation, the previous one. So, in this order:
 Done in another order, Telegram would for a while send a secret the webhook refuses (401);
 it would keep and resend those updates, so nothing is lost even then, but they arrive late
 and Telegram slows down for a failing endpoint. A rotation that stopped half way leaves
-telegram_webhook_secret_previous in the secret; `--finish` completes it (setWebhook with the
-current secret, drain, remove), and a new rotation refuses to start before that.
+telegram_webhook_secret_previous in the secret; `--finish` completes it (refresh the webhook's
+containers, setWebhook with the current secret, drain, remove), and a new rotation refuses
+to start before that.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def rotate_webhook_secret(
             return result
         new = current
         result.step("finishing the interrupted rotation")
+        # The rotation may have stopped before its refresh: warm webhook containers could
+        # still hold only the old secret, and would refuse what setWebhook makes Telegram send.
+        _refresh(result)
+        on_step("refreshed")
     else:
         if previous:
             raise UnfinishedRotation(

@@ -1,5 +1,7 @@
 """`manage.py replay_dead_letters`: move the outbox's dead letters back onto the outbox queue."""
 
+from django.core.management.base import CommandError
+
 from project.ops.flows.dead_letters import replay_dead_letters
 
 from ._base import OpsCommand
@@ -19,6 +21,10 @@ class Command(OpsCommand):
         self.stdout.write(f"{verb} {len(result.replayed)} messages" + (f" (deliveries {ids})." if ids else "."))
         if result.already_done:
             done = ", ".join(str(i) for i in result.already_done[:50])
-            self.stdout.write(f"Removed {len(result.already_done)} dead letters whose delivery was already sent or is gone ({done}).")
+            self.stdout.write(f"{'Would remove' if dry_run else 'Removed'} {len(result.already_done)} dead letters whose delivery was already sent or is gone ({done}).")
         for reason in result.left:
             self.stdout.write(self.style.WARNING(f"Left in the dead-letter queue: {reason}"))
+        for reason in result.failed:
+            self.stdout.write(self.style.ERROR(f"Not replayed: {reason}"))
+        if result.failed:
+            raise CommandError(f"{len(result.failed)} dead letters could not be replayed and stay in the dead-letter queue; run again once the cause is fixed.")
