@@ -7,17 +7,25 @@ The webhook handler, in-process: `python -m bench.webhook`.
    skipped when it cannot connect). Goal: p99 <= 10 ms. Measured without a queue (the
    outbox rows are written, the SQS call skipped) and, on SQLite, with moto's SQS.
 2. Sustained: updates per second from one process (the same mix, back to back).
-3. Cold start: a fresh interpreter to the first answered update (a /help, which writes an
-   outbox row), for handlers.webhook and for a naive handler that imports Django,
-   python-telegram-bot and boto3 (with its SQS client) at import time and parses with
-   Update.de_json. Goal: <= 300 ms and at most half the naive one. With and without the
-   after-commit SQS enqueue (moto), since creating the boto3 client is most of the cost.
+3. Cold start: a fresh interpreter to the first answered update, a /help and a button
+   press (Accept under a pending match request), for handlers.webhook and for a naive
+   handler that imports Django, python-telegram-bot and boto3 (with its SQS client) at
+   import time and parses with Update.de_json. Goals: <= 300 ms, and at most 0.4 of the
+   naive one for every update kind that needs no outbox row (issue 14: /help is answered in
+   the webhook's response, so it writes none). With and without a queue configured (moto),
+   since creating the boto3 client is most of the cost of an enqueue.
+
+`--rev REV` (repeatable) measures the cold start of other commits too, each from a fresh
+`git worktree` (the children run this file with the worktree's code on their path), so a
+"before" figure can be measured again at any time: `python -m bench.webhook --cold-only
+--rev 98eca47 --rev HEAD`. `--cold-only` skips parts 1 and 2.
 
 Each configuration runs in its own process (Django's settings are per process).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -155,17 +163,27 @@ def child_warm() -> None:
 # --- child: cold start -----------------------------------------------------------------------
 
 
-def child_cold(which: str, spawned_at: float) -> None:
+def child_seed(count: int) -> None:
+    """Migrate the cold-start database and make `count` pending match requests for Ada."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    print(json.dumps(_seed(count)))
+
+
+def child_cold(which: str, spawned_at: float, kind: str = "command", request_id: int = 0) -> None:
     if which == "ours":
         from handlers.webhook import handler
     else:
         namespace: dict = {}
         exec(compile(NAIVE_HANDLER, "naive_webhook.py", "exec"), namespace)
         handler = namespace["handler"]
-    update = {"update_id": int(time.time() * 1000) % 10**12, "message": {
-        "message_id": 1, "from": {"id": 4242, "is_bot": False, "first_name": "Ada"},
-        "chat": {"id": 4242, "type": "private"}, "date": 1_700_000_000, "text": "/help",
-        "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+    update_id = int(time.time() * 1000) % 10**12
+    update = _updates(kind, 0, update_id, [request_id])
     answer = handler(event(update), None)
     answered_at = time.time()
     assert answer["statusCode"] == 200, answer
@@ -180,9 +198,13 @@ def child_cold(which: str, spawned_at: float) -> None:
 # --- parent ----------------------------------------------------------------------------------------
 
 
-def _run(args: list[str], env: dict) -> dict:
-    full_env = {**os.environ, "STAGE": "test", "DJANGO_SETTINGS_MODULE": "project.settings", **env}
-    out = subprocess.run([PY, "-m", "bench.webhook", *args], cwd=ROOT, env=full_env, capture_output=True, text=True)
+def _run(args: list[str], env: dict, checkout: Path = ROOT) -> dict:
+    """Run this file as a child with `checkout`'s code on its path (this file's own code
+    runs, so a worktree of an older commit is measured with today's yardstick)."""
+    full_env = {**os.environ, "STAGE": "test", "DJANGO_SETTINGS_MODULE": "project.settings", **env,
+                "PYTHONPATH": str(checkout)}
+    out = subprocess.run([PY, str(Path(__file__).resolve()), *args], cwd=checkout, env=full_env,
+                         capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -233,19 +255,58 @@ def _moto():
     return server, env
 
 
-def main() -> int:
+def _cold(label: str, checkout: Path, tmp: str, moto_env: dict) -> list[tuple]:
+    """Cold starts of one checkout: (label, kind, queue, {which: (wall ms, cpu ms)}, flags).
+
+    Ours and naive run in turn (not all of one, then all of the other), so a busy spell on a
+    shared machine weighs on both alike; the CPU figures are the steadier yardstick."""
+    cold_db = {"DATABASE_URL": _sqlite_url(tmp, f"cold_{label.replace(' ', '_')}")}
+    needed = COLD_RUNS * 4  # one pending request per button press: ours/naive x two queues
+    request_ids = iter(_run(["--child-seed", str(needed)], cold_db, checkout))
+    rows = []
+    for kind in ("command", "button"):
+        for queue_label, env in (("none", {}), ("SQS (moto)", moto_env)):
+            wall: dict[str, list[float]] = {"ours": [], "naive": []}
+            cpu: dict[str, list[float]] = {"ours": [], "naive": []}
+            flags = None
+            for _ in range(COLD_RUNS):
+                for which in ("ours", "naive"):
+                    request_id = next(request_ids) if kind == "button" else 0
+                    spawned = time.time()
+                    result = _run(["--child-cold", which, repr(spawned), kind, str(request_id)],
+                                  {**cold_db, **env}, checkout)
+                    wall[which].append(result["ms"])
+                    cpu[which].append(result["cpu_ms"])
+                    if which == "ours":
+                        flags = (result["telegram_imported"], result["boto3_imported"])
+            medians = {w: (statistics.median(wall[w]), statistics.median(cpu[w])) for w in wall}
+            rows.append((label, kind, queue_label, medians, flags))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The webhook handler: warm, sustained, cold start.")
+    parser.add_argument("--rev", action="append", default=[],
+                        help="also measure the cold start of this commit (a fresh git worktree); repeatable")
+    parser.add_argument("--cold-only", action="store_true", help="skip the warm and sustained parts")
+    args = parser.parse_args(argv if argv is not None else [])
+    from bench._worktree import short, worktree
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         server, moto_env = _moto()
         try:
             configs = [("SQLite", {"DATABASE_URL": _sqlite_url(tmp, "warm")}),
                        ("SQLite + SQS (moto)", {"DATABASE_URL": _sqlite_url(tmp, "warm_sqs"), **moto_env})]
-            pg = _postgres_url()
+            pg = None if args.cold_only else _postgres_url()
             if pg:
                 configs.append(("PostgreSQL", {"DATABASE_URL": pg}))
-            print(f"Warm: {WARM_ROUNDS} updates of each kind after 20 rounds of warm-up; ms per update")
-            print("(wall clock, and this process's CPU time: on a shared machine the CPU column is the steadier one)")
-            print(f"{'database':<22} {'kind':<16} {'p50':>7} {'p99':>7} {'max':>7} {'cpu p50':>8} {'cpu p99':>8}")
+            if args.cold_only:
+                configs = []
+            else:
+                print(f"Warm: {WARM_ROUNDS} updates of each kind after 20 rounds of warm-up; ms per update")
+                print("(wall clock, and this process's CPU time: on a shared machine the CPU column is the steadier one)")
+                print(f"{'database':<22} {'kind':<16} {'p50':>7} {'p99':>7} {'max':>7} {'cpu p50':>8} {'cpu p99':>8}")
             for label, env in configs:
                 result = _run(["--child-warm"], env)
                 everything = []
@@ -259,26 +320,25 @@ def main() -> int:
                 print(f"{label:<22} {'all':<16} {_pct(everything, .5):7.2f} {_pct(everything, .99):7.2f} {max(everything) * 1000:7.2f}"
                       f" {_pct(all_cpu, .5):8.2f} {_pct(all_cpu, .99):8.2f}")
                 rows.append((label, result["sustained"], result["sustained_cpu"]))
-            print("\nSustained, one process, the four kinds in turn:")
-            for label, rate, cpu_rate in rows:
-                print(f"  {label:<22} {rate:8.0f} updates/s wall   ({cpu_rate:.0f} per CPU-second)")
+            if rows:
+                print("\nSustained, one process, the four kinds in turn:")
+                for label, rate, cpu_rate in rows:
+                    print(f"  {label:<22} {rate:8.0f} updates/s wall   ({cpu_rate:.0f} per CPU-second)")
 
-            # Cold start: one migrated SQLite file shared by every run.
-            cold_db = {"DATABASE_URL": _sqlite_url(tmp, "cold")}
-            _run(["--child-warm"], {**cold_db, "BENCH_WEBHOOK_ROUNDS": "1"})
-            print(f"\nCold start: spawn of a fresh interpreter to the first answered /help (median of {COLD_RUNS})")
-            print(f"{'handler':<10} {'enqueue':<14} {'median ms':>10} {'min ms':>8} {'cpu ms':>8}  imports PTB / boto3")
-            for which in ("ours", "naive"):
-                for queue_label, env in (("none", {}), ("SQS (moto)", moto_env)):
-                    values, cpu, flags = [], [], None
-                    for _ in range(COLD_RUNS):
-                        spawned = time.time()
-                        result = _run(["--child-cold", which, repr(spawned)], {**cold_db, **env})
-                        values.append(result["ms"])
-                        cpu.append(result["cpu_ms"])
-                        flags = (result["telegram_imported"], result["boto3_imported"])
-                    print(f"{which:<10} {queue_label:<14} {statistics.median(values):10.0f} {min(values):8.0f}"
-                          f" {statistics.median(cpu):8.0f}  {flags[0]} / {flags[1]}")
+            cold = []
+            for rev in args.rev:
+                with worktree(short(rev)) as checkout:
+                    cold += _cold(short(rev), checkout, tmp, moto_env)
+            cold += _cold("this tree", ROOT, tmp, moto_env)
+            print(f"\nCold start: spawn of a fresh interpreter to the first answered update (median of {COLD_RUNS};"
+                  " wall clock, and the CPU time of the child)")
+            print(f"{'code':<10} {'update':<7} {'queue':<11} {'ours ms':>8} {'naive ms':>9} {'ratio':>6}"
+                  f" {'ours cpu':>9} {'naive cpu':>10} {'ratio':>6}  ours imports PTB / boto3")
+            for label, kind, queue_label, medians, flags in cold:
+                name = "/help" if kind == "command" else kind
+                (ours, ours_cpu), (naive, naive_cpu) = medians["ours"], medians["naive"]
+                print(f"{label:<10} {name:<7} {queue_label:<11} {ours:8.0f} {naive:9.0f} {ours / naive:6.2f}"
+                      f" {ours_cpu:9.0f} {naive_cpu:10.0f} {ours_cpu / naive_cpu:6.2f}  {flags[0]} / {flags[1]}")
         finally:
             server.stop()
     return 0
@@ -287,7 +347,9 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child-warm":
         child_warm()
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child-seed":
+        child_seed(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--child-cold":
-        child_cold(sys.argv[2], float(sys.argv[3]))
+        child_cold(sys.argv[2], float(sys.argv[3]), *sys.argv[4:5], *map(int, sys.argv[5:6]))
     else:
-        raise SystemExit(main())
+        raise SystemExit(main(sys.argv[1:]))

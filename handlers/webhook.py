@@ -60,11 +60,14 @@ def _setup_django() -> None:
     _django_ready = True
 
 
-def _answer(status_code: int, outcome: str, *, headers: dict | None = None) -> dict:
+def _answer(status_code: int, outcome: str, *, headers: dict | None = None, call: dict | None = None) -> dict:
+    # Webhook answers (contract C2): a Bot API call in a 200's body is executed by Telegram,
+    # which ignores parameters a method does not take (so `outcome` stays for our logs/tests).
+    body = {**call, "outcome": outcome} if call else {"ok": 200 <= status_code < 300, "outcome": outcome}
     return {
         "statusCode": status_code,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps({"ok": 200 <= status_code < 300, "outcome": outcome}),
+        "body": json.dumps(body),
     }
 
 
@@ -162,7 +165,7 @@ def _handle(event) -> dict:
     log = logger.warning if result.outcome == "failed" else logger.info
     log("webhook: update %s (%s) %s%s", result.update_id, result.kind or "?", result.outcome,
         f": {result.reason}" if result.reason else "")
-    return _answer(200, result.outcome)
+    return _answer(200, result.outcome, call=result.answer)
 
 
 def handler(event, context=None) -> dict:

@@ -42,7 +42,6 @@ def _message(message: updates.Message, stored: StoredUpdate) -> tuple[bool, str]
         return staff_group.message_in_staff_group(message)
     if message.chat_type != "private" or message.chat_id != message.sender.id:
         return False, f"message in a {message.chat_type or 'unknown'} chat we do not serve"
-    command = COMMANDS.get(message.command)
-    if command is not None:
-        return command(message)
+    if message.command:
+        return COMMANDS.get(message.command, commands.unknown)(message)
     return support.message_from_person(message, stored)

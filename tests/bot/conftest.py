@@ -62,6 +62,15 @@ def call(update: dict | str | bytes, **kwargs) -> dict:
     return handler(webhook_event(update, **kwargs), None)
 
 
+def answer_of(response: dict) -> dict | None:
+    """The Bot API call a webhook response carries for Telegram to execute (contract C2)."""
+    body = json.loads(response["body"])
+    if "method" not in body:
+        return None
+    body.pop("outcome", None)
+    return body
+
+
 def tg_user(user_id: int, first_name: str = "Ada", **extra) -> dict:
     return {"id": user_id, "is_bot": False, "first_name": first_name, **extra}
 

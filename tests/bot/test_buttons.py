@@ -6,9 +6,27 @@ import pytest
 
 from project.meetups.models import MatchRequest
 
-from .conftest import call, callback_update, deliveries, make_user
+from .conftest import answer_of, callback_update, deliveries, make_user
+from .conftest import call as _call
 
 pytestmark = pytest.mark.django_db
+
+# Each press's answerCallbackQuery, from the webhook's response (contract C2), by chat.
+_answered: dict[int, list[dict]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_answers():
+    _answered.clear()
+
+
+def call(update: dict) -> dict:
+    response = _call(update)
+    answer = answer_of(response)
+    if answer is not None:
+        assert answer.pop("method") == "answerCallbackQuery"
+        _answered.setdefault(update["callback_query"]["from"]["id"], []).append(answer)
+    return response
 
 
 @pytest.fixture
@@ -18,7 +36,9 @@ def request_for_ada(person):
 
 
 def answers(chat_id):
-    return [d.payload for d in deliveries(chat_id, "answerCallbackQuery")]
+    # Every spinner is stopped in the webhook's answer; none waits for the outbox.
+    assert not deliveries(chat_id, "answerCallbackQuery")
+    return _answered.get(chat_id, [])
 
 
 def edits(chat_id):

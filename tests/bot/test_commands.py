@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from project.bot.models import StoredUpdate, SupportMessage
 from project.telegram_accounts.models import TelegramAccount
 
-from .conftest import call, chat_member_update, deliveries, make_user, message_update
+from .conftest import answer_of, call, chat_member_update, deliveries, make_user, message_update
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +21,18 @@ def only_reply(chat_id: int):
     assert delivery.payload["parse_mode"] == "HTML"
     assert "chat_id" not in delivery.payload
     return delivery
+
+
+def answered(update: dict) -> dict:
+    """The reply a command got in the webhook's own response (contract C2): a sendMessage to
+    the chat, and nothing in the outbox, so no queue and no SQS client."""
+    answer = answer_of(call(update))
+    assert answer is not None and answer["method"] == "sendMessage"
+    chat_id = update["message"]["chat"]["id"]
+    assert answer["chat_id"] == chat_id
+    assert answer["parse_mode"] == "HTML"
+    assert not deliveries(chat_id)
+    return answer
 
 
 def test_start_from_an_unknown_person_explains_how_to_connect():
@@ -91,8 +105,7 @@ def test_stop_from_an_unknown_person():
 
 
 def test_help_lists_the_commands(person):
-    call(message_update(4242, "/help"))
-    text = only_reply(4242).payload["text"]
+    text = answered(message_update(4242, "/help"))["text"]
     for command in ("/start", "/stop", "/settings", "/help"):
         assert command in text
     assert "support team" in text
@@ -103,16 +116,51 @@ def test_settings_links_to_the_settings_page(person):
 
     from project.bot.flows.commands import settings_url
 
-    call(message_update(4242, "/settings"))
-    text = only_reply(4242).payload["text"]
+    text = answered(message_update(4242, "/settings"))["text"]
     assert settings_url() in text
     assert settings_url().startswith("http://127.0.0.1:8000/")
     assert settings_url() == "http://127.0.0.1:8000/settings/notifications/"
 
 
 def test_command_addressed_with_the_bot_name_and_in_capitals(person):
-    call(message_update(4242, "/HELP@site_local_bot"))
-    assert "/settings" in only_reply(4242).payload["text"]
+    assert "/settings" in answered(message_update(4242, "/HELP@site_local_bot"))["text"]
+
+
+def test_an_unknown_command_is_answered_not_sent_to_support(person):
+    text = answered(message_update(4242, "/frobnicate now"))["text"]
+    assert "/frobnicate" in text and "/help" in text
+    assert not SupportMessage.objects.exists()
+
+
+def test_help_and_settings_for_someone_without_an_account_point_at_the_site(db):
+    assert "your account" in answered(message_update(779, "/help"))["text"]
+    settings_answer = answered(message_update(779, "/settings"))
+    assert "not connected" in settings_answer["text"]
+    assert settings_answer["reply_markup"]["inline_keyboard"]
+
+
+def test_a_reply_that_rolls_back_is_not_answered(person, monkeypatch):
+    from project.bot import replies, routing
+
+    def broken_help(message):
+        replies.answer_with(message.chat_id, "help", {"commands": [], "connected": True})
+        raise RuntimeError("after answering")
+
+    monkeypatch.setitem(routing.COMMANDS, "/help", broken_help)
+    response = call(message_update(4242, "/help"))
+    assert json.loads(response["body"])["outcome"] == "failed"
+    assert answer_of(response) is None  # it speaks of nothing that happened
+
+
+def test_retry_updates_sends_the_answer_through_the_outbox(person):
+    from project.bot.flows.receive_update import handle_stored_update
+
+    update = message_update(4242, "/help")
+    stored = StoredUpdate.objects.create(update_id=update["update_id"], kind="message", payload=update,
+                                         status=StoredUpdate.Status.FAILED)
+    assert handle_stored_update(stored).answer is None
+    [delivery] = deliveries(4242, "sendMessage")
+    assert "/settings" in delivery.payload["text"]
 
 
 def test_a_slash_without_a_command_entity_is_a_support_message(person):

@@ -9,8 +9,19 @@ from project.bot.buttons import NotASitePath, path_of, site_button
 from .conftest import call, deliveries, make_user, message_update
 
 
+def _target(button: dict) -> str:
+    """Where a site button leads: a url button's url, or a login_url button's url (one-tap)."""
+    if "login_url" in button:
+        return button["login_url"]["url"]
+    return button["url"]
+
+
 def test_a_site_button_opens_a_path_of_this_site(settings):
-    assert site_button("Open", "/requests/12/") == {"text": "Open", "url": settings.SITE_URL + "/requests/12/"}
+    button = site_button("Open", "/requests/12/")
+    assert button["text"] == "Open"
+    target = _target(button)
+    assert target.startswith(settings.SITE_URL + "/")
+    assert "/requests/12/" in target or "%2Frequests%2F12%2F" in target
 
 
 @pytest.mark.parametrize("bad", ["https://evil.example/", "//evil.example/x", "requests/", "/\\evil", "/a b", ""])
@@ -27,7 +38,8 @@ def test_path_of_accepts_paths_and_this_sites_urls_only(settings):
 
 
 def _site_urls(payload: dict) -> list[str]:
-    return [b["url"] for row in payload.get("reply_markup", {}).get("inline_keyboard", []) for b in row if "url" in b]
+    return [_target(b) for row in payload.get("reply_markup", {}).get("inline_keyboard", []) for b in row
+            if "url" in b or "login_url" in b]
 
 
 @pytest.mark.django_db

@@ -20,11 +20,13 @@ if str(ROOT) not in sys.path:  # so plain `pytest` finds `infra` too
 
 
 class WebhookReceiver:
-    """Records each POST; answers with statuses from ``responses`` (then 200)."""
+    """Records each POST; answers with statuses from ``responses`` (then 200), and with bodies
+    from ``bodies`` (then none): a dict is sent as JSON, a (content type, bytes) pair as is."""
 
     def __init__(self):
         self.requests: list[dict] = []
         self.responses: list[int] = []
+        self.bodies: list = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -34,9 +36,15 @@ class WebhookReceiver:
                 with receiver.lock:
                     receiver.requests.append({"headers": dict(self.headers), "json": json.loads(body)})
                     status = receiver.responses.pop(0) if receiver.responses else 200
+                    answer = receiver.bodies.pop(0) if receiver.bodies else None
+                if isinstance(answer, dict):
+                    answer = ("application/json", json.dumps(answer).encode())
+                content_type, payload = answer or ("text/plain", b"")
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, *args):
                 pass

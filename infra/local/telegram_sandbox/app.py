@@ -10,6 +10,7 @@ from flask import Flask, Response, abort, jsonify, redirect, render_template, re
 
 from . import oidc
 from .botapi import call_api
+from .formatting import to_html
 from .state import Sandbox
 
 LEGACY_PARAMS = ("bot_id", "origin", "request_access", "return_to", "embed", "lang")
@@ -35,6 +36,9 @@ def create_app(sb: Sandbox) -> Flask:
     @app.context_processor
     def _globals():
         return {"default_bot_id": sb.default_bot_id}
+
+    # A message's text with its entities, as a Telegram client shows it (bold, links...).
+    app.jinja_env.filters["entities"] = to_html
 
     # ----- Bot API -------------------------------------------------------------------------
 
@@ -172,8 +176,12 @@ def create_app(sb: Sandbox) -> Flask:
                 title, link = user.display_name, bot.links.get(chat_id)
             messages = list(json.loads(json.dumps(list(bot.chats.get(chat_id, {}).values()))))
             version = bot.chat_version.get(chat_id, 0)
+            # The bot's answer to this person's latest button press, shown like Telegram's
+            # toast (or its alert, with show_alert); None while the spinner still turns.
+            answered = [q for q in bot.callback_queries.values() if q["user_id"] == chat_id and q["answer"]]
+            press = max(answered, key=lambda q: q["time"], default=None)
         return dict(bot=bot.config, chat_id=chat_id, title=title, user=user, link=link,
-                    messages=messages, version=version)
+                    messages=messages, version=version, press_answer=press and press["answer"])
 
     @app.get("/chat/<int(signed=True):chat_id>")
     def chat(chat_id):

@@ -374,8 +374,9 @@ NGINX_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r
              b"502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n")
 
 
-def call_api(sb: Sandbox, token: str, method: str, params: dict) -> tuple[int, dict | bytes]:
-    """Run one Bot API call. Returns (HTTP status, JSON body or raw bytes for a 502)."""
+def call_api(sb: Sandbox, token: str, method: str, params: dict, *, via: str = "api") -> tuple[int, dict | bytes]:
+    """Run one Bot API call. Returns (HTTP status, JSON body or raw bytes for a 502).
+    `via="webhook"` marks a call a webhook answered with (delivery.py runs those)."""
     bot = sb.bot_by_token(token)
     entry_method = METHODS.get(method.lower(), (method, None))[0]
     chat_id = params.get("chat_id")
@@ -387,14 +388,14 @@ def call_api(sb: Sandbox, token: str, method: str, params: dict) -> tuple[int, d
         err = ApiError(401, "Unauthorized")
         with sb.lock:
             sb._add_record(RecordEntry(sb.now(), None, entry_method, chat_id, dict(params), False,
-                                       401, err.description))
+                                       401, err.description, via=via))
         return 401, err.body()
     with sb.lock:
         delay = sb._take_delay(method)
     if delay:
         time.sleep(delay)  # never under the lock
     with sb.lock:
-        entry = RecordEntry(sb.now(), bot.id, entry_method, chat_id, dict(params), True)
+        entry = RecordEntry(sb.now(), bot.id, entry_method, chat_id, dict(params), True, via=via)
         fault = sb._take_fault(method)
         spec = METHODS.get(method.lower())
         try:

@@ -6,6 +6,12 @@ One thread per bot, delivering one update at a time. Telegram may use up to
 ``max_connections`` parallel requests; sequential delivery is a documented simplification
 that keeps order deterministic for tests. The head update stays in ``bot.pending`` while it
 is in flight, so ``pending_update_count`` counts it, as Telegram's does.
+
+A 2xx answer may carry one Bot API call (``{"method": "answerCallbackQuery", ...}`` as JSON,
+or a form body): like Telegram, the sandbox executes it for the bot whose webhook answered,
+tells nobody the result, and records it with ``via="webhook"`` (the chat pages show it like
+any other call). It runs before the update leaves the queue, so ``wait_for_delivery()``
+returns only once it has.
 """
 
 from __future__ import annotations
@@ -13,10 +19,30 @@ from __future__ import annotations
 import json
 import threading
 import time
+from urllib.parse import parse_qsl
 
 import httpx
 
+from .botapi import call_api
 from .state import BotState, DeliveryAttempt, Sandbox
+
+
+def webhook_answer(response: httpx.Response) -> tuple[str, dict] | None:
+    """The Bot API call in a webhook's answer, if any: (method, parameters)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            body = json.loads(response.content or b"null")
+        elif kind == "application/x-www-form-urlencoded":
+            body = dict(parse_qsl(response.text))
+        else:
+            return None
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("method"), str) or not body["method"]:
+        return None
+    params = {k: v for k, v in body.items() if k != "method"}
+    return body["method"], params
 
 
 def _error_message(exc: Exception) -> str:
@@ -74,16 +100,22 @@ class WebhookDelivery:
                 if secret:
                     headers["X-Telegram-Bot-Api-Secret-Token"] = secret
                 started = time.monotonic()
-                status, error = None, None
+                status, error, answer = None, None, None
                 try:
                     resp = client.post(url, content=json.dumps(update).encode(), headers=headers)
                     status = resp.status_code
                     if not 200 <= status <= 299:
                         error = f"Wrong response from the webhook: {status} {resp.reason_phrase}"
+                    else:
+                        answer = webhook_answer(resp)
                 except httpx.HTTPError as exc:
                     error = _error_message(exc)
                 except Exception as exc:  # never let the thread die
                     error = f"Connection error: {exc!r}"
+                if answer is not None:
+                    # Executed as Telegram does, result and errors unseen by the webhook; before
+                    # the update leaves the queue, so wait_for_delivery() also waits for it.
+                    call_api(sb, bot.config.token, answer[0], answer[1], via="webhook")
                 with sb.lock:
                     sb._deliveries.append(DeliveryAttempt(
                         time=sb.now(), bot_id=bot.id, update_id=update.get("update_id"),

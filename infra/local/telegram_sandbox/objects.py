@@ -140,6 +140,9 @@ class RecordEntry:
     message_id: int | None = None
     result: Any = None
     retry_after: int | None = None
+    # "api": a request to /bot<token>/<method>; "webhook": the call a webhook answered with,
+    # executed by the sandbox as Telegram does.
+    via: str = "api"
 
     @property
     def outcome(self) -> str:

@@ -8,8 +8,12 @@ The bot's commands: what a Telegram user expects from /start, /stop, /help and /
 - `/stop` turns Telegram notifications off for this person and says how to turn them on.
 - `/help` lists the commands and says that anything else goes to the support team.
 - `/settings` links to the notification settings page.
+- Any other command gets a short answer pointing at /help (it is not a support message).
 
-Each returns (handled, note) to the router; every answer goes through the outbox.
+Each returns (handled, note) to the router. The replies to /help, /settings and unknown
+commands need no result and change nothing, so they ride in the webhook's answer
+(replies.answer_with, contract C2); /start and /stop change what the person gets, and
+their replies go through the outbox like everything whose outcome matters.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ def stop(message: Message) -> tuple[bool, str]:
 
 def help(message: Message) -> tuple[bool, str]:  # noqa: A001 - the command's name
     account = TelegramAccount.objects.for_chat(message.sender.id)
-    replies.say(
+    replies.answer_with(
         message.chat_id,
         "help",
         {"commands": BOT_COMMANDS, "connected": account is not None, "account_url": account_url()},
@@ -136,7 +140,7 @@ def help(message: Message) -> tuple[bool, str]:  # noqa: A001 - the command's na
 
 def settings_link(message: Message) -> tuple[bool, str]:
     account = TelegramAccount.objects.for_chat(message.sender.id)
-    replies.say(
+    replies.answer_with(
         message.chat_id,
         "settings",
         {"settings_url": settings_url(), "account_url": account_url(), "connected": account is not None},
@@ -144,3 +148,14 @@ def settings_link(message: Message) -> tuple[bool, str]:
         buttons=settings_button() if account else account_button(),
     )
     return True, "settings link"
+
+
+def unknown(message: Message) -> tuple[bool, str]:
+    account = TelegramAccount.objects.for_chat(message.sender.id)
+    replies.answer_with(
+        message.chat_id,
+        "unknown_command",
+        {"command": message.command[:33]},
+        user=account.user if account else None,
+    )
+    return True, f"unknown command {message.command[:33]!r}"

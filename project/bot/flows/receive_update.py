@@ -9,6 +9,10 @@ messages, outbox rows) all or nothing; if it fails, only the savepoint rolls bac
 outbox rows and their on-commit enqueue), the stored update is marked failed with its
 error in the same commit, Telegram is answered 2xx all the same, and `manage.py
 retry_updates` handles it again later (through handle_stored_update).
+
+What the handling says back that needs no result (a callback query's answer, the reply to
+/help) comes back as `Received.answer`, a Bot API call for the webhook's response (contract
+C2, see project/bot/replies.py); a failed handling has none.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Received:
     kind: str
     outcome: str  # handled, ignored, repeat, failed
     reason: str = ""
+    # A Bot API call ({"method": ..., ...}) for the webhook's 200 response, or None.
+    answer: dict | None = None
 
 
 def receive_update(data: dict) -> Received:
@@ -67,6 +73,16 @@ def receive_update(data: dict) -> Received:
 
 def _handle(stored: StoredUpdate) -> Received:
     """Route a stored update inside a savepoint; on failure mark it failed instead."""
+    from project.bot import replies
+
+    with replies.webhook_answer_slot() as slot:
+        received = _route(stored, slot)
+    if received.outcome != "failed" and slot:
+        received.answer = slot[0]
+    return received
+
+
+def _route(stored: StoredUpdate, slot: list) -> Received:
     from project.bot import routing
 
     try:
@@ -79,6 +95,7 @@ def _handle(stored: StoredUpdate) -> Received:
             stored.save(update_fields=["status", "error", "attempts", "handled_at"])
     except Exception as exc:
         error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+        slot.clear()  # it rolled back: nothing to say about it
         logger.exception("update %s (%s) failed; stored for retry_updates", stored.update_id, stored.kind)
         StoredUpdate.objects.filter(pk=stored.pk).update(
             status=StoredUpdate.Status.FAILED, error=error, attempts=F("attempts") + 1, handled_at=timezone.now()
@@ -98,4 +115,5 @@ def handle_stored_update(stored: StoredUpdate) -> Received:
         )
         if locked is None:
             return Received(stored.update_id, stored.kind, "repeat", "already handled")
-        return _handle(locked)
+        # No webhook response to carry an answer: every reply goes through the outbox.
+        return _route(locked, [])
