@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from project.core import observability  # standard library only; metrics and log ids (C8)
+
 
 def _setup_django() -> None:
     from django.apps import apps
@@ -27,6 +29,7 @@ def _setup_django() -> None:
         django.setup()
 
 
+@observability.entry_point  # request_id on every line; the batch's metrics flushed at its end
 def handler(event, context=None):
     _setup_django()
     from django.db import close_old_connections, connection

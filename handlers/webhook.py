@@ -34,6 +34,8 @@ import json
 import logging
 import os
 
+from project.core import observability  # standard library only; metrics and log ids (C8)
+
 logger = logging.getLogger("handlers.webhook")
 
 # Telegram's largest updates (a 4096-character message quoting another, with entities and a
@@ -61,6 +63,7 @@ def _setup_django() -> None:
 
 
 def _answer(status_code: int, outcome: str, *, headers: dict | None = None, call: dict | None = None) -> dict:
+    observability.outcome("Webhook", outcome)  # WebhookTotal and e.g. WebhookRejected
     # Webhook answers (contract C2): a Bot API call in a 200's body is executed by Telegram,
     # which ignores parameters a method does not take (so `outcome` stays for our logs/tests).
     body = {**call, "outcome": outcome} if call else {"ok": 200 <= status_code < 300, "outcome": outcome}
@@ -158,6 +161,7 @@ def _handle(event) -> dict:
         data = load_update(raw)
     except NotAnUpdate as exc:
         raise _Reject(400, str(exc)) from None
+    observability.bind(update_id=data["update_id"])
 
     from project.bot.flows.receive_update import receive_update
 
@@ -168,6 +172,7 @@ def _handle(event) -> dict:
     return _answer(200, result.outcome, call=result.answer)
 
 
+@observability.entry_point
 def handler(event, context=None) -> dict:
     """The Lambda entry point. Always returns an answer; never raises."""
     try:

@@ -153,6 +153,8 @@ if FUNCTION_ROLE == "site":
     ]
 
 MIDDLEWARE = [
+    # First: request_id on every log line of the request, SiteServerErrors for any 5xx.
+    "project.core.observability.middleware.RequestSignalsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -371,18 +373,32 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Logging and metrics (project/core/observability) ---------------------------------------
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+# "json": one JSON object per line with the request, update or delivery id (what CloudWatch
+# Logs Insights queries); "text": readable lines for a terminal (make dev, tests).
+LOG_FORMAT = env("LOG_FORMAT", "json" if DEPLOYED else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+# Metrics as CloudWatch embedded-metric-format lines on stdout (no API call). Off for make dev,
+# whose terminal is not CloudWatch; on in tests, which read them.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", STAGE != "local")
+# The alarms in infra/aws/stack.yaml look in the namespace named by the stack's ProjectName.
+METRICS_NAMESPACE = env("METRICS_NAMESPACE", "meetups")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "project.core.logging.RedactSecretsFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Only the one in use: dictConfig builds every formatter listed, and the JSON one
+        # imports Powertools.
+        "console": {"()": "project.core.observability.jsonlog.JsonLinesFormatter"}
+        if LOG_FORMAT == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "console", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

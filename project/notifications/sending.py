@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from project.core import observability
+
 from . import conf, ratelimit
 from .flows import claim as claims
 from .flows import fallback
@@ -292,7 +294,10 @@ class Sender:
         message_id = result.get("message_id", "") if isinstance(result, dict) else ""
         return Outcome("sent", message_id=str(message_id))
 
+    @observability.context()  # the delivery's id on its log lines, only while settling it
     def _settle_telegram(self, job: Job, failures: list[str]) -> None:
+        observability.bind(delivery_id=job.delivery.pk)
+        observability.outcome("Telegram", job.outcome.status)  # TelegramTotal, TelegramRetryAfter, ...
         outcome, delivery, S = job.outcome, job.delivery, Delivery.Status
         if outcome.status == "sent":
             self.stats["sent"] += 1
@@ -320,7 +325,9 @@ class Sender:
             self._retry(job, outcome.error, failures)
 
     # --- email --------------------------------------------------------------------------------
+    @observability.context()
     def _send_email(self, job: Job, failures: list[str]) -> None:
+        observability.bind(delivery_id=job.delivery.pk)
         from .flows import email as email_flow
 
         delivery = job.delivery

@@ -1,0 +1,45 @@
+"""
+JSON log lines for deployed stages (settings.LOG_FORMAT = "json"): one object per line, which
+CloudWatch Logs Insights reads field by field.
+
+    {"timestamp": "...", "level": "INFO", "logger": "handlers.webhook", "message": "...",
+     "location": "_handle:171", "request_id": "...", "update_id": 812}
+
+Powertools' formatter (the one its Logger uses) does the JSON; this adds the logger's name
+and the ids bound in `project.core.observability`, and keeps redaction whole (contract C9).
+Records are redacted when created (project/core/logging.py's record factory), so the
+message this formatter sees is already clean. What the factory does not cover, and a JSON
+line would otherwise add, is redacted here with the same `redact()`: the traceback (the
+formatter renders it again from exc_info), and `extra=` fields (set on the record after
+the factory ran; the text format never prints them). Powertools' structured stack trace,
+which would quote the exception's message unredacted, is turned off.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+from project.core.logging import redact
+
+from . import current_ids
+
+
+class JsonLinesFormatter(LambdaPowertoolsFormatter):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("log_record_order", ["timestamp", "level", "logger", "message"])
+        super().__init__(utc=True, use_rfc3339=True, serialize_stacktrace=False, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A copy: other handlers (pytest's capture, a second handler) see the record unchanged.
+        record = copy.copy(record)
+        record.logger = record.name
+        for key, value in current_ids().items():
+            if not hasattr(record, key):  # an explicit extra= wins
+                setattr(record, key, value)
+        return redact(super().format(record))
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return redact(super().formatException(ei))
