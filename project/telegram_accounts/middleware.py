@@ -24,8 +24,14 @@ class InTelegramMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        before = one_tap.in_telegram(request)
         response = self.get_response(request)
         theme = one_tap.in_telegram(request)
+        if theme is None and before is not None:
+            # Signed out (the session was flushed), still inside Telegram: the next page must
+            # show there too, not be refused by the frame it is in.
+            one_tap.mark_in_telegram(request, before)
+            theme = before
         if theme is None and not getattr(response, "telegram_mini_app", False):
             return response
         response.csp_frame_ancestors = conf.mini_app_frame_ancestors()

@@ -60,7 +60,7 @@ def query_of(path: str) -> dict:
 
 def refusals(caplog, method: str) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == LOGGER and r.getMessage().startswith(f"telegram {method} refused: ")]
+            if r.name == LOGGER and r.getMessage().startswith(f"{method} refused: ")]
 
 
 # The tests' own HTTP client talking to the sandbox (Telegram's side: the press's redirect

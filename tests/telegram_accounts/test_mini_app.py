@@ -280,6 +280,14 @@ def test_switching_accounts_inside_telegram_stays_inside_telegram(client, settin
     assert "https://web.telegram.org" in frame_ancestors(client.get("/"))
 
 
+def test_signing_out_inside_telegram_stays_inside_telegram(client, settings, ada, ada_tg):
+    launch(client, fields_for(ada_tg, settings), theme=THEMES["light"])
+    response = client.post(reverse("account_logout"))
+    assert signed_in_user(client) is None
+    home = client.get(response["Location"])
+    assert "https://web.telegram.org" in frame_ancestors(home) and b"theme.css" in home.content
+
+
 # --- the theme ------------------------------------------------------------------------------------
 
 

@@ -97,7 +97,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     try:
         telegram_user = check(request.GET)
     except LoginRefused as exc:
-        one_tap.logger.warning("telegram %s refused: %s", one_tap.BUTTON, exc.reason)
+        one_tap.logger.warning("%s refused: %s", one_tap.BUTTON, exc.reason)
         return refusal(request, exc, target)
     return one_tap.arrive(request, telegram_user, method=one_tap.BUTTON, target=target)
 

@@ -241,7 +241,7 @@ def launch(request: HttpRequest) -> HttpResponse:
     try:
         user = check(request.POST.get("init_data", ""))
     except LoginRefused as exc:
-        one_tap.logger.warning("telegram %s refused: %s", one_tap.MINI_APP, exc.reason)
+        one_tap.logger.warning("%s refused: %s", one_tap.MINI_APP, exc.reason)
         response = login_url.refusal(request, exc, target)
         response.telegram_mini_app = True  # shown inside Telegram too
         return response

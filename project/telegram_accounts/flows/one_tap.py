@@ -89,7 +89,7 @@ def target_from(raw, *, method: str) -> str:
         return DEFAULT_TARGET
     target = safe_target(raw)
     if target is None:
-        logger.warning("telegram %s: target refused (not a path of this site), going home instead", method)
+        logger.warning("%s: target refused (not a path of this site), going home instead", method)
         return DEFAULT_TARGET
     return target
 
@@ -128,7 +128,7 @@ def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: st
     user = request.user
     if account is not None and user.is_authenticated and user.pk == account.user_id:
         linking.link(user, telegram_user)  # keeps the names Telegram shows up to date
-        logger.info("telegram %s: telegram id %s is already signed in as user %s", method, telegram_id, user.pk)
+        logger.info("%s: telegram id %s is already signed in as user %s", method, telegram_id, user.pk)
         return HttpResponseRedirect(target)
     if account is not None and not user.is_authenticated:
         return sign_in(request, account.user, telegram_user, method=method, target=target, theme=theme)
@@ -140,7 +140,7 @@ def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: st
         "at": time.time(),
     }
     logger.info(
-        "telegram %s: telegram id %s %s; asking the person", method, telegram_id,
+        "%s: telegram id %s %s; asking the person", method, telegram_id,
         "is linked to another account than the signed-in one" if account else "is linked to no account",
     )
     return HttpResponseRedirect(reverse("telegram_one_tap_choice"))
@@ -165,7 +165,7 @@ def sign_in(request: HttpRequest, user, telegram_user: dict, *, method: str, tar
     response = perform_login(request, user, email_verification="none", redirect_url=target)
     if theme is not None:
         mark_in_telegram(request, theme)  # a switch started a new session
-    logger.info("telegram %s sign-in: telegram id %s as user %s", method, telegram_user["id"], user.pk)
+    logger.info("%s sign-in: telegram id %s as user %s", method, telegram_user["id"], user.pk)
     return response
 
 
@@ -235,7 +235,7 @@ def resolve(request: HttpRequest, action: str) -> HttpResponse:
         try:
             linking.link(request.user, telegram_user)
         except linking.LinkRefused as exc:
-            logger.warning("telegram %s connect refused for user %s: %s (telegram id %s)",
+            logger.warning("%s connect refused for user %s: %s (telegram id %s)",
                            method, request.user.pk, exc.reason, telegram_id)
             messages.error(request, exc.message)
         else:
