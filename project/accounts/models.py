@@ -16,6 +16,15 @@ class User(AbstractUser):
     def __str__(self):
         return self.email or self.get_full_name() or self.username
 
+    # No password ever signs anyone in (issue 12 item 1), whoever set it and however:
+    # `createsuperuser` and the admin write a hash straight into `password`, so refusing
+    # here, where every authentication backend and password form checks, closes all of them.
+    def set_password(self, raw_password):
+        self.set_unusable_password()
+
+    def check_password(self, raw_password):
+        return False
+
     @property
     def display_name(self) -> str:
         """
@@ -37,6 +46,25 @@ class User(AbstractUser):
         if self.email:
             return self.email.split("@")[0]
         return f"Member {self.pk}" if self.pk else "New member"
+
+
+class SignInMethod(models.Model):
+    """
+    A way this account has signed in ("email", "telegram", "telegram-button",
+    "telegram-mini-app"), so that a sign-in through a way it never used before brings a
+    security notice (project/accounts/flows/security_notices.py). One row per account and way.
+    """
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="sign_in_methods")
+    method = models.CharField(max_length=32)
+    first_used_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "method"], name="accounts_sign_in_method_once")]
+
+    def __str__(self):
+        return f"{self.user_id} signs in with {self.method}"
 
 
 def user_display(user) -> str:

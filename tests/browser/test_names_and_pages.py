@@ -26,7 +26,7 @@ def test_signing_in_greets_the_person_by_name_not_by_the_generated_username(page
     (alice,) = accounts_with("alice@example.com")
     assert alice.username != "alice"
     expect(page.get_by_role("status")).to_have_text("Successfully signed in as alice.")
-    expect(page.locator("main")).to_contain_text("You are signed in as alice.")
+    expect(page.locator("main")).to_contain_text("You are signed in as alice (alice@example.com).")
     assert alice.username not in page.content()
 
     # Once she names herself, that is the name.

@@ -53,6 +53,7 @@ def test_rendering_the_buttons_reads_no_secret(settings):
 
 
 def test_account_section_for_an_account_without_telegram(django_user_model, settings):
+    settings.TELEGRAM_DEEP_LINK_BASE = "https://t.me"  # as deployed (locally: the sandbox's stand-in)
     user = django_user_model.objects.create_user(username="carol", email="carol@example.com")
     html = render("telegram_accounts/_account_section.html", user)
     assert "process=connect" in html

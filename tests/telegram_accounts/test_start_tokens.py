@@ -37,6 +37,7 @@ def other_user(db):
 
 def test_start_link_is_a_telegram_deep_link_with_a_valid_parameter(user, settings):
     settings.TELEGRAM_BOT_USERNAME = "site_dev_bot"
+    settings.TELEGRAM_DEEP_LINK_BASE = "https://t.me"  # deployed; locally the sandbox (C6)
     link = start_link(user)
     match = re.fullmatch(r"https://t\.me/site_dev_bot\?start=([A-Za-z0-9_-]{1,64})", link)
     assert match, link
@@ -45,6 +46,9 @@ def test_start_link_is_a_telegram_deep_link_with_a_valid_parameter(user, setting
     # Only a hash is stored.
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in stored.token_hash
+    # Locally the same link leads to the sandbox's stand-in for t.me.
+    settings.TELEGRAM_DEEP_LINK_BASE = "http://127.0.0.1:8081/"
+    assert re.fullmatch(r"http://127\.0\.0\.1:8081/site_dev_bot\?start=[A-Za-z0-9_-]{32}", start_link(user))
 
 
 def test_redeeming_links_the_chat_to_the_account(user):

@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from .. import kinds
 from ..models import Delivery
 from . import addresses
 
@@ -16,8 +17,13 @@ def send(delivery: Delivery) -> str:
     notification = delivery.notification
     if notification is None:
         return "An email delivery needs a notification."
-    # The address is checked again now: it may have been removed or unverified since.
-    address = addresses.verified_email(notification.user)
+    # The address is checked again now: it may have been removed or unverified since. Not for
+    # a security notice: it goes where it was addressed, which may be an address the account
+    # has just lost (the one person who most needs to hear of that change).
+    if notification.kind == kinds.SECURITY and delivery.address:
+        address = delivery.address
+    else:
+        address = addresses.verified_email(notification.user)
     if not address:
         return "No verified email address."
     context = {

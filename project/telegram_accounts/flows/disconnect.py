@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 
 from allauth.account.models import EmailAddress
+from django.db import transaction
 
+from project.accounts.flows import security_notices
 from project.telegram_accounts.flows import linking
 
 logger = logging.getLogger(__name__)
@@ -34,4 +36,7 @@ def disconnect_telegram(user) -> int | None:
     """Unlink Telegram from `user` (both sign-in flows); the old telegram id, or None if none was linked."""
     if not has_other_way_in(user):
         raise CannotDisconnect()
-    return linking.unlink(user)
+    with transaction.atomic():
+        telegram_id = linking.unlink(user)
+        security_notices.telegram_disconnected(user, telegram_id)  # to every channel, and that chat
+    return telegram_id

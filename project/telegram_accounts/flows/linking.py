@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from project.accounts.flows import security_notices
 from project.telegram_accounts import conf
 from project.telegram_accounts.models import TelegramAccount
 
@@ -123,6 +124,9 @@ def link(user, telegram_user: dict, *, reachable: bool | None = None) -> Telegra
                 account.unreachable_reason = ""
                 account.blocked_at = None
             account.save()
+            if created:
+                # Every way of connecting comes through here, so this is where the person is told.
+                security_notices.telegram_connected(user, account)
     except IntegrityError:
         # Two requests raced to link the same Telegram id or the same user; the unique
         # constraints decided, so re-check to give the loser the right reason.
