@@ -115,7 +115,9 @@ CONTENT_SECURITY_POLICY = (
 INSTALLED_APPS = [
     # The admin without autodiscovery at start-up: project/urls.py runs it, so only the site
     # (which serves the admin) imports every app's admin module, not the webhook and sender.
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    # The admin's sign-in is the site's own (email or Telegram, no password): see
+    # project/accounts/admin_site.py.
+    "project.accounts.admin_config.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -368,10 +370,11 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"
 
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# Nobody has a password: people sign in by email (code or link) or Telegram, which log in
+# without `authenticate()`. ModelBackend stays for sessions and permissions; it accepts no
+# password because User.check_password() never does (project/accounts/models.py), and
+# allauth's password backend is gone.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # --- Logging and metrics (project/core/observability) ---------------------------------------
 

@@ -3,7 +3,22 @@ from django.contrib.auth.admin import UserAdmin
 
 from project.accounts.models import User
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class PasswordlessUserAdmin(UserAdmin):
+    """Django's user admin without passwords: nobody has one (they would sign no one in,
+    project/accounts/models.py), so there is no field, form or page to set one. New staff
+    come from `manage.py make_staff EMAIL`; everyone else signs up by signing in."""
+
+    fieldsets = ((None, {"fields": ("username",)}),) + UserAdmin.fieldsets[1:]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        # UserAdmin's "<id>/password/" page sets a password: leave it out.
+        # (Django names it "auth_user_password_change" whatever the user model.)
+        return [url for url in super().get_urls() if url.name != "auth_user_password_change"]
 
 
 from project.accounts.models import EmailSignIn  # noqa: E402

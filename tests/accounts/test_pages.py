@@ -43,7 +43,7 @@ def test_home_for_a_visitor_offers_sign_in(client):
 def test_home_for_a_signed_in_person_shows_who_and_the_account(client, user):
     client.force_login(user)
     body = assert_own_page(client.get("/"))
-    assert "ada@example.com" in body
+    assert user.display_name in body  # contract C4: the display name, not the address
     assert 'href="/accounts/"' in body and 'href="/accounts/logout/"' in body
     assert "Sign in or create an account" not in body
 
