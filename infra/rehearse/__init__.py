@@ -1,0 +1,1 @@
+"""The deploy rehearsal: see docs/REHEARSAL.md."""

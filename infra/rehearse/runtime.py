@@ -1,0 +1,291 @@
+"""
+The rehearsal's Lambda: each function runs from its unzipped package alone, as AWS runs it.
+
+For a function name, `LambdaRuntime.invoke(name, event)` does what Lambda does:
+
+- reads the function's configuration from moto (handler, role, timeout, memory,
+  environment, code hash); a configuration or code change retires the warm worker, and the
+  next invocation starts a new one (a new container);
+- unzips the function's package (the zip moto holds, which `zappa deploy/update` uploaded)
+  into var/rehearse/functions/<function>/<code sha>/ (the task root);
+- gets the credentials of the function's role from moto's STS (AssumeRole as the Lambda
+  service, so the role's trust policy must allow Lambda), valid for the container's life;
+- starts a worker: `python3.11 -I -S bootstrap.py` from the runtime directory (only the
+  runtime's SDK and bootstrap.py), in its own mount namespace where every file is
+  read-only except a fresh /tmp (`unshare -m`, read-only bind mounts), with exactly the
+  function's configured environment plus Lambda's reserved variables (and the rehearsal
+  network's proxy and CA, see network.py);
+- sends the event, waits at most the function's timeout (then kills the worker: "Task
+  timed out"), returns the result or the error, and the invocation's log lines.
+
+One warm worker per function serves invocations one at a time, like one container.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.rehearse.aws_world import ACCOUNT, REGION, AwsWorld
+from infra.rehearse.runtime_deps import runtime_dir
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = BASE_DIR / "var" / "rehearse" / "functions"
+# Not mounted read-only: the kernel's and the devices' file systems, and /tmp (a fresh tmpfs).
+NOT_READ_ONLY = {"proc", "sys", "dev", "tmp"}
+
+
+class IsolationUnavailable(RuntimeError):
+    pass
+
+
+def check_isolation() -> None:
+    """The rehearsal needs mount namespaces (root, or a kernel allowing them); say so plainly."""
+    if shutil.which("unshare") is None:
+        raise IsolationUnavailable("`unshare` (util-linux) is not installed: the functions cannot run read-only")
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount --make-rprivate / && mount -t tmpfs tmpfs /tmp"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise IsolationUnavailable(
+            "cannot create a mount namespace with read-only bind mounts here "
+            f"(`unshare -m` + `mount`: {probe.stderr.strip() or probe.returncode}); "
+            "the rehearsal runs each function with a read-only file system and needs root "
+            "(or CAP_SYS_ADMIN) for that")
+
+
+@functools.cache
+def python311() -> str:
+    """The interpreter binary itself (a pyenv shim would add its own variables)."""
+    found = shutil.which("python3.11")
+    if not found:
+        raise RuntimeError("python3.11 is needed: it is the functions' runtime")
+    answer = subprocess.run([found, "-I", "-S", "-c", "import sys; print(sys.executable)"],
+                            capture_output=True, text=True, check=True)
+    return answer.stdout.strip()
+
+
+@dataclass
+class Invocation:
+    result: object = None
+    error: dict | None = None
+    logs: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class Worker:
+    """One container: a process serving one function's invocations."""
+
+    def __init__(self, name: str, config: dict, task_root: Path, env: dict[str, str], hosts_file: Path | None):
+        self.name = name
+        self.config = config
+        self.timeout = float(config.get("Timeout", 3))
+        read_fd, write_fd = os.pipe()
+        script = mount_script(task_root, hosts_file)
+        self.process = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", script, "lambda-worker", python311(),
+             str(Path(env["LAMBDA_RUNTIME_DIR"]) / "bootstrap.py"), str(write_fd)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, pass_fds=(write_fd,), start_new_session=True, text=True, bufsize=1,
+        )
+        os.close(write_fd)
+        self.results = os.fdopen(read_fd, "r")
+        self.lines: deque[str] = deque(maxlen=5000)
+        self._collect: list[str] | None = None
+        self._reader = threading.Thread(target=self._read_logs, daemon=True, name=f"logs-{name}")
+        self._reader.start()
+        self.init_error: dict | None = None
+        first = self._result(timeout=max(self.timeout, 10.0))  # Lambda's init phase: up to 10 s
+        if first is None:
+            self.init_error = {"errorType": "Runtime.InitError", "errorMessage": "the function did not start:\n"
+                               + "\n".join(list(self.lines)[-30:])}
+        elif "init_error" in first:
+            self.init_error = first["init_error"]
+
+    def _read_logs(self) -> None:
+        log_file = FUNCTIONS_DIR / self.name / "log.txt"
+        with open(log_file, "a") as sink:
+            for line in self.process.stdout:
+                line = line.rstrip("\n")
+                self.lines.append(line)
+                sink.write(line + "\n")
+                sink.flush()
+                if self._collect is not None:
+                    self._collect.append(line)
+
+    def _result(self, timeout: float) -> dict | None:
+        ready, _, _ = select.select([self.results], [], [], timeout)
+        if not ready:
+            return None
+        line = self.results.readline()
+        return json.loads(line) if line else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.init_error is None
+
+    def invoke(self, event, request_id: str) -> Invocation:
+        invocation = Invocation()
+        self._collect = invocation.logs
+        started = time.monotonic()
+        request = {"event": event, "request_id": request_id, "deadline": time.time() + self.timeout,
+                   "invoked_function_arn": self.config["FunctionArn"]}
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            answer = self._result(timeout=self.timeout)
+        except (BrokenPipeError, ValueError):
+            answer = None
+        invocation.duration = time.monotonic() - started
+        time.sleep(0.05)  # let the log reader catch up with the END line
+        self._collect = None
+        if answer is None:
+            timed_out = self.process.poll() is None
+            self.stop()
+            invocation.error = {
+                "errorType": "Sandbox.Timedout" if timed_out else "Runtime.ExitError",
+                "errorMessage": (f"Task timed out after {self.timeout:.2f} seconds" if timed_out
+                                 else f"the runtime exited (code {self.process.returncode})"),
+            }
+        elif "error" in answer:
+            invocation.error = answer["error"]
+        else:
+            invocation.result = answer.get("result")
+        return invocation
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=10)
+
+
+def mount_script(task_root: Path, hosts_file: Path | None) -> str:
+    """Inside the new mount namespace: everything read-only but a fresh /tmp, then exec the
+    interpreter with the environment it was given (and nothing the shell adds)."""
+    top = sorted(p for p in os.listdir("/") if p not in NOT_READ_ONLY
+                 and os.path.isdir(f"/{p}") and not os.path.islink(f"/{p}"))
+    lines = ["set -e", "mount --make-rprivate /"]
+    lines += [f"mount --bind -o ro /{p} /{p}" for p in top]
+    lines.append("mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp")
+    if hosts_file is not None:
+        lines.append(f"mount --bind -o ro {hosts_file} /etc/hosts")
+    lines.append(f"cd {task_root}")
+    # The bootstrap answers on fd 3 (the pipe's number in this shell is $3).
+    lines.append('exec env -u PWD -u OLDPWD -u SHLVL -u _ "$1" -I -S "$2" 3>&"$3"')
+    return "\n".join(lines)
+
+
+class LambdaRuntime:
+    def __init__(self, world: AwsWorld, *, network_env: dict[str, str] | None = None,
+                 hosts: dict[str, str] | None = None, log=print):
+        check_isolation()
+        self.world = world
+        self.network_env = dict(network_env or {})
+        self.runtime_dir = runtime_dir(log=log)
+        self.workers: dict[str, Worker] = {}
+        self.locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.hosts_file: Path | None = None
+        FUNCTIONS_DIR.mkdir(parents=True, exist_ok=True)
+        if hosts:
+            self.hosts_file = FUNCTIONS_DIR / "hosts"
+            base = Path("/etc/hosts").read_text()
+            self.hosts_file.write_text(base + "".join(f"{ip} {host}\n" for host, ip in hosts.items()))
+
+    def configuration(self, name: str) -> dict:
+        return self.world.client("lambda").get_function_configuration(FunctionName=name)
+
+    def environment(self, config: dict, keys, task_root: Path) -> dict[str, str]:
+        """Exactly the function's configured variables, Lambda's reserved ones, the role's keys."""
+        name = config["FunctionName"]
+        env = dict((config.get("Environment") or {}).get("Variables") or {})
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.get("MemorySize", 128)),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
+            "_HANDLER": config["Handler"],
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            **keys.env(),
+        })
+        env.update(self.network_env)
+        return env
+
+    def task_root(self, name: str, config: dict) -> Path:
+        digest = hashlib.sha256(config["CodeSha256"].encode()).hexdigest()[:16]
+        root = FUNCTIONS_DIR / name / digest
+        if not (root / ".unzipped").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            import io
+
+            with zipfile.ZipFile(io.BytesIO(self.world.function_code(name))) as archive:
+                archive.extractall(root)
+            (root / ".unzipped").touch()
+        return root
+
+    @staticmethod
+    def fingerprint(config: dict) -> tuple:
+        return tuple(json.dumps(config.get(k), sort_keys=True, default=str) for k in
+                     ("CodeSha256", "RevisionId", "LastModified", "Environment", "Role", "Handler", "Timeout", "MemorySize"))
+
+    def _worker(self, name: str) -> tuple[Worker, dict]:
+        config = self.configuration(name)
+        worker = self.workers.get(name)
+        if worker is not None and (not worker.alive or self.fingerprint(worker.config) != self.fingerprint(config)):
+            worker.stop()
+            worker = None
+        if worker is None:
+            root = self.task_root(name, config)
+            keys = self.world.role_credentials(config["Role"], f"{name}-{uuid.uuid4().hex[:8]}")
+            worker = Worker(name, config, root, self.environment(config, keys, root), self.hosts_file)
+            self.workers[name] = worker
+        return worker, config
+
+    def invoke(self, name: str, event) -> Invocation:
+        with self._guard:
+            lock = self.locks.setdefault(name, threading.Lock())
+        with lock:
+            worker, _ = self._worker(name)
+            if worker.init_error is not None:
+                invocation = Invocation(error=worker.init_error, logs=list(worker.lines)[-50:])
+                worker.stop()
+                self.workers.pop(name, None)
+                return invocation
+            return worker.invoke(event, str(uuid.uuid4()))
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        self.workers.clear()
