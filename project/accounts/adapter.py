@@ -3,6 +3,8 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.urls import reverse
 
+from project.accounts.emails import normalize_email
+
 
 class AccountAdapter(DefaultAccountAdapter):
     """
@@ -11,6 +13,11 @@ class AccountAdapter(DefaultAccountAdapter):
     Sign-in itself is project.accounts.flows.email_sign_in; allauth's password and sign-up
     pages are replaced by project.accounts.urls. What remains here is small.
     """
+
+    def clean_email(self, email: str) -> str:
+        """allauth's email forms (adding or changing the address on the account page) store
+        the one spelling project.accounts.emails gives; ValidationError is a form error."""
+        return normalize_email(super().clean_email(email))
 
     def get_email_verification_redirect_url(self, email_address):
         # Adding or changing an address happens from the account page: go back there.

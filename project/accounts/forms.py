@@ -1,6 +1,8 @@
 from allauth.account.forms import RequestLoginCodeForm
 from django import forms
 
+from project.accounts.emails import normalize_email
+
 
 class EmailSignInForm(RequestLoginCodeForm):
     """allauth's request-a-code form: its email field, user lookup and `request_login_code`
@@ -13,6 +15,11 @@ class EmailSignInForm(RequestLoginCodeForm):
         field.widget.attrs.update({"placeholder": "you@example.com", "autofocus": True})
 
     def clean_email(self):
+        # One spelling per address before anything looks it up or counts it against a rate
+        # limit: case and Unicode/punycode domains are one address; over 254 characters is
+        # an error here, not at the database.
+        if self.cleaned_data.get("email"):
+            self.cleaned_data["email"] = normalize_email(self.cleaned_data["email"])
         try:
             return super().clean_email()
         except forms.ValidationError as error:
