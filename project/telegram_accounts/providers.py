@@ -85,6 +85,27 @@ class IdTokenRefused(OAuth2Error):
     """An ID token that signs no one in; the message is the real reason (no secret in it)."""
 
 
+# The ID token claims the site reads (the standard ones allauth and the checks need, and
+# Telegram's profile); anything else an issuer adds is dropped before allauth sees it.
+USED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "auth_time", "nonce", "id", "name", "preferred_username", "picture")
+
+MAX_TELEGRAM_ID = 2**63 - 1  # it must fit TelegramAccount.telegram_id (a 64-bit integer)
+
+
+def telegram_user_id(value) -> int:
+    """The `id` claim as a Telegram user id: a positive integer within 64 bits (a JSON
+    number, or its decimal digits); IdTokenRefused for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    else:
+        raise IdTokenRefused(f"id claim is not a Telegram user id ({type(value).__name__})")
+    if not 0 < number <= MAX_TELEGRAM_ID:
+        raise IdTokenRefused("id claim is not a Telegram user id (out of range)")
+    return number
+
+
 def verify_id_token(id_token: str, *, jwks_url: str, issuer: str, audience: str) -> dict:
     """The claims of a Telegram ID token whose signature, iss, aud and exp all check out."""
     try:
@@ -159,4 +180,17 @@ class TelegramOIDCAdapter(OpenIDConnectOAuth2Adapter):
         )
         if "id" not in claims:
             raise IdTokenRefused("id_token has no id claim (the Telegram user id)")
-        return claims
+        # Only the claims the site uses go on: allauth would otherwise take an `email` (with
+        # `email_verified`) as a verified address of the new account, or offer it for sign-up.
+        used = {name: claims[name] for name in USED_CLAIMS if name in claims}
+        used["id"] = telegram_user_id(claims["id"])
+        return used
+
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
+        # Telegram has no UserInfo endpoint: everything comes from the ID token, so a token
+        # response without one signs no one in (allauth would look for UserInfo and fail).
+        id_token = (kwargs.get("response") or {}).get("id_token")
+        if not isinstance(id_token, str) or not id_token:
+            raise IdTokenRefused("token response has no id_token")
+        claims = self._decode_id_token(app, id_token)
+        return self.get_provider().sociallogin_from_response(request, {"id_token": claims})

@@ -143,6 +143,8 @@ def test_a_flood_of_sign_in_requests_does_not_make_used_signed_data_usable_again
     [
         ({"id": 1, "auth_date": float("inf"), "hash": "x"}, "id or auth_date is not a number"),
         ({"id": 1, "auth_date": 1, "hash": "\u00e9t\u00e9"}, "hash mismatch"),
+        ({"id": 2**64, "auth_date": 1, "hash": "x"}, "id is not a Telegram user id"),
+        ({"id": -1, "auth_date": 1, "hash": "x"}, "id is not a Telegram user id"),
     ],
 )
 def test_hostile_fields_are_refused_not_crashed_on(browser, alice, caplog, fields, reason):

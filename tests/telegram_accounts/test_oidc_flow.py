@@ -101,6 +101,61 @@ def test_expired_token_is_refused(browser, alice, misbehaving_telegram, caplog):
     _assert_refused(response, caplog, "id_token expired", browser.client)
 
 
+# --- claims and token responses the site cannot use (issue 12 item 7) -----------------------
+
+
+def test_claims_the_site_does_not_use_are_ignored(browser, alice, misbehaving_telegram, email_user):
+    """An `email` the issuer vouches for must neither create a verified address nor lead into
+    the account that owns it."""
+    from allauth.account.models import EmailAddress
+
+    misbehaving_telegram(email=email_user.email, email_verified=True, phone_number="+15550100")
+    response = browser.sign_in("oidc", alice.id)
+
+    assert response.status_code == 302
+    user = signed_in_user(browser.client)
+    assert user is not None and user != email_user
+    assert user.email == ""
+    assert not EmailAddress.objects.filter(user=user).exists()
+    assert list(EmailAddress.objects.values_list("user", flat=True)) == [email_user.pk]
+    extra = SocialAccount.objects.get(user=user).extra_data
+    assert "email" not in str(extra) and "phone_number" not in str(extra)
+
+
+def test_a_token_response_without_an_id_token_is_refused(browser, alice, monkeypatch, caplog):
+    monkeypatch.setattr(sandbox_oidc, "OMIT_ID_TOKEN", True)
+    with caplog.at_level(logging.INFO):
+        response = browser.sign_in("oidc", alice.id)
+    _assert_refused(response, caplog, "token response has no id_token", browser.client)
+
+
+@pytest.mark.parametrize(
+    "telegram_id, reason",
+    [
+        ("alice", "id claim is not a Telegram user id"),
+        ("", "id claim is not a Telegram user id"),
+        (2**64, "id claim is not a Telegram user id"),
+        (2**63, "id claim is not a Telegram user id"),
+        (-5, "id claim is not a Telegram user id"),
+        (True, "id claim is not a Telegram user id"),
+        (500100.5, "id claim is not a Telegram user id"),
+        ({"id": 1}, "id claim is not a Telegram user id"),
+    ],
+)
+def test_an_id_claim_that_is_not_a_telegram_user_id_is_refused(browser, alice, misbehaving_telegram, caplog, telegram_id, reason):
+    misbehaving_telegram(id=telegram_id)
+    with caplog.at_level(logging.INFO):
+        response = browser.sign_in("oidc", alice.id)
+    _assert_refused(response, caplog, reason, browser.client)
+
+
+def test_the_largest_64_bit_id_signs_in(browser, alice, misbehaving_telegram):
+    misbehaving_telegram(id=2**63 - 1)
+    response = browser.sign_in("oidc", alice.id)
+    assert response.status_code == 302
+    assert TelegramAccount.objects.get().telegram_id == 2**63 - 1
+
+
 def test_token_signed_with_another_key_is_refused(browser, alice, sandbox, caplog, monkeypatch):
     # Our site has Telegram's published keys; then a token arrives signed by a key that
     # claims the same key id (a forgery). The refresh on an unknown kid does not apply.

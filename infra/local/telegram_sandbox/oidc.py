@@ -18,6 +18,12 @@ from .state import BotState, Sandbox
 
 SCOPES = ["openid", "profile", "phone", "telegram:bot_access"]
 
+# --- Test switch (security, issue 12 item 7) ------------------------------------------------
+# Telegram always puts an ID token in its token response. Tests set this to True to get a
+# response without one (everything else as usual), which the site must answer with its
+# sign-in error page, not a 500.
+OMIT_ID_TOKEN = False
+
 
 def discovery(sb: Sandbox, base: str) -> dict:
     base = (sb.base_url or base).rstrip("/")
@@ -155,4 +161,6 @@ def token(sb: Sandbox, headers, form, base: str) -> tuple[int, dict, dict]:
         id_token = sb.signing_key.sign(claims)
     body = {"access_token": secrets.token_urlsafe(32), "token_type": "Bearer",
             "expires_in": 3600, "id_token": id_token, "scope": " ".join(sorted(entry["scopes"]))}
+    if OMIT_ID_TOKEN:  # test switch, see above
+        del body["id_token"]
     return 200, body, no_store

@@ -51,10 +51,13 @@ def decode_auth_result(raw: str) -> dict:
     if not isinstance(data["hash"], str):
         raise LoginRefused("malformed tgAuthResult: hash is not a string")
     try:
-        int(data["id"])
+        telegram_id = int(data["id"])
         int(data["auth_date"])
     except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise LoginRefused("malformed tgAuthResult: id or auth_date is not a number") from None
+    if isinstance(data["id"], bool) or not 0 < telegram_id < 2**63:
+        # TelegramAccount.telegram_id is a 64-bit integer: a larger one is not a Telegram user.
+        raise LoginRefused("malformed tgAuthResult: id is not a Telegram user id")
     return data
 
 
