@@ -27,19 +27,33 @@ from project.core.logging import redact
 from . import current_ids
 
 
+# What every LogRecord has; anything else on a record came from extra=.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _as_text(message: str) -> str:
+    return message
+
+
 class JsonLinesFormatter(LambdaPowertoolsFormatter):
     def __init__(self, **kwargs):
         kwargs.setdefault("log_record_order", ["timestamp", "level", "logger", "message"])
+        # A message stays the text it is (Powertools would try to parse each one as JSON).
+        kwargs.setdefault("json_deserializer", _as_text)
         super().__init__(utc=True, use_rfc3339=True, serialize_stacktrace=False, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
+        # Only what the record factory did not redact needs it here (redacting every line
+        # again would double the cost of a log line).
+        unredacted = record.exc_info or record.stack_info or not _STANDARD_ATTRIBUTES.issuperset(vars(record))
         # A copy: other handlers (pytest's capture, a second handler) see the record unchanged.
         record = copy.copy(record)
         record.logger = record.name
         for key, value in current_ids().items():
             if not hasattr(record, key):  # an explicit extra= wins
                 setattr(record, key, value)
-        return redact(super().format(record))
+        line = super().format(record)
+        return redact(line) if unredacted else line
 
     def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
         return redact(super().formatException(ei))
