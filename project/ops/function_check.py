@@ -45,15 +45,18 @@ def check() -> dict:
     _setup()
     from django.db import DatabaseError, connection
 
+    from django.conf import settings
+
+    # What the function's settings made of its environment (settings.py reads it from there).
     answer: dict = {
         "environment": {
-            name: bool(os.environ.get(name))
+            name: bool(getattr(settings, name, ""))
             for name in ("OUTBOX_QUEUE_URL", "OUTBOX_DLQ_URL", "SECRETS_NAME", "TELEGRAM_BOT_ID", "SITE_DOMAIN")
         },
         "overrides": {
             name: os.environ[name] for name in ("OUTBOX_MAX_RECEIVE_COUNT", "SENDER_MAX_CONCURRENCY") if os.environ.get(name)
         },
-        "queue_url": os.environ.get("OUTBOX_QUEUE_URL", ""),
+        "queue_url": getattr(settings, "OUTBOX_QUEUE_URL", ""),
     }
     try:
         connection.ensure_connection()

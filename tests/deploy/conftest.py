@@ -87,8 +87,8 @@ def full_secret(aws, stage_secret, settings):
 
 @pytest.fixture
 def lambda_functions(aws):
-    """Stand-ins for what `zappa deploy` creates: the webhook and sender functions, and the
-    sender's SQS event source mapping, disabled as zappa_settings.json asks."""
+    """Stand-ins for what `zappa deploy` creates (nothing runs them; the commands configure and
+    inspect them), and the sender's SQS event source mapping as the stack defines it."""
     iam, lam = aws.client("iam"), aws.client("lambda")
     role = iam.create_role(
         RoleName="stand-in",
@@ -98,15 +98,18 @@ def lambda_functions(aws):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    for kind, timeout in (("webhook", 20), ("sender", SENDER_TIMEOUT)):
+    environment = {"STAGE": "test", "OUTBOX_QUEUE_URL": aws.queue_url, "OUTBOX_DLQ_URL": aws.dlq_url,
+                   "SECRETS_NAME": "meetups/test", "SENDER_MAX_CONCURRENCY": "2"}
+    for kind, timeout in (("site", 29), ("webhook", 20), ("sender", SENDER_TIMEOUT), ("manage", 900)):
         lam.create_function(
             FunctionName=f"meetups-test-{kind}", Runtime="python3.11", Handler=f"handlers.{kind}.handler",
             Role=role, Code={"ZipFile": buffer.getvalue()}, Timeout=timeout,
-            Environment={"Variables": {"STAGE": "test"}},
+            Environment={"Variables": environment},
         )
     queue_arn = aws.client("sqs").get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     mapping = lam.create_event_source_mapping(
-        FunctionName="meetups-test-sender", EventSourceArn=queue_arn, BatchSize=10, Enabled=False
+        FunctionName="meetups-test-sender", EventSourceArn=queue_arn, BatchSize=100, Enabled=True,
+        FunctionResponseTypes=["ReportBatchItemFailures"], ScalingConfig={"MaximumConcurrency": 2},
     )
     return {"mapping_uuid": mapping["UUID"], "queue_arn": queue_arn}
 

@@ -14,22 +14,83 @@ from django.core.management import CommandError, call_command
 from .conftest import FOREIGN_BOT_TOKEN, write_secret, write_secrets
 
 
+
+def _self_signed() -> tuple[bytes, bytes]:
+    """A throwaway certificate for moto's ACM (import_certificate: ISSUED at once), made here."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meetups.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return (certificate.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption()))
+
+
+def plant_stage_resources(aws, settings, site_host: str, webhook_host: str) -> None:
+    """What the stack makes around the functions, healthy: the sweep's schedule, a confirmed
+    alarm subscription, log groups with retention, a verified SES identity, and the regional
+    custom domains on an issued certificate of the stage's region, mapped to an API."""
+    events = aws.client("events")
+    events.put_rule(Name="meetups-test-outbox-sweep", ScheduleExpression="rate(5 minutes)", State="ENABLED")
+    events.put_targets(Rule="meetups-test-outbox-sweep", Targets=[{
+        "Id": "site-sweep", "Arn": "arn:aws:lambda:eu-central-1:123456789012:function:meetups-test-site"}])
+    topic = aws.client("sns").create_topic(Name="meetups-test-alarms")["TopicArn"]
+    aws.client("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+    for kind in ("site", "webhook", "sender", "manage"):
+        aws.client("logs").create_log_group(logGroupName=f"/aws/lambda/meetups-test-{kind}")
+        aws.client("logs").put_retention_policy(logGroupName=f"/aws/lambda/meetups-test-{kind}", retentionInDays=30)
+    mail_domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">")
+    aws.client("sesv2").create_email_identity(EmailIdentity=mail_domain)
+    acm, apigateway = aws.client("acm"), aws.client("apigateway")
+    certificate, key = _self_signed()
+    arn = acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
+    api = apigateway.create_rest_api(name="meetups-test-site")["id"]
+    root = apigateway.get_resources(restApiId=api)["items"][0]["id"]
+    apigateway.put_method(restApiId=api, resourceId=root, httpMethod="ANY", authorizationType="NONE")
+    apigateway.put_integration(restApiId=api, resourceId=root, httpMethod="ANY", type="MOCK")
+    apigateway.create_deployment(restApiId=api, stageName="test_site")
+    for host in dict.fromkeys((site_host, webhook_host)):
+        apigateway.create_domain_name(domainName=host, regionalCertificateArn=arn, endpointConfiguration={"types": ["REGIONAL"]})
+        apigateway.create_base_path_mapping(domainName=host, restApiId=api, stage="test_site")
+
+
 @pytest.fixture
-def healthy(aws, sandbox, full_secret, stage_secret, gateway, lambda_functions, live_server, settings):
+def healthy(aws, sandbox, full_secret, stage_secret, gateway, lambda_functions, live_server, settings, monkeypatch):
+    from urllib.parse import urlsplit
+
     from django.contrib.sites.models import Site
 
     from project.bot.flows.webhook_setup import register_webhook
-    from project.ops.flows.sender_mapping import configure_sender
+    from project.ops import function_check
+    from project.ops.flows.doctor import database
 
     settings.STAGE = "test"
     host = live_server.url.split("://", 1)[1]
     settings.SITE_DOMAIN = host
     settings.SITE_URL = live_server.url
+    settings.EMAIL_DELIVERY = "ses"
     Site.objects.update_or_create(id=settings.SITE_ID, defaults={"domain": host, "name": "Meetups"})
     register_webhook()
-    configure_sender()
+    plant_stage_resources(aws, settings, urlsplit(live_server.url).hostname, urlsplit(settings.TELEGRAM_WEBHOOK_URL).hostname)
+    # Lambda's Invoke of the site function, which moto cannot run: the same handler, here.
+    calls = []
+
+    def invoke(kind="site"):
+        calls.append(kind)
+        return json.loads(json.dumps(function_check.handler({"command": database.FUNCTION_CHECK}, None)))
+
+    monkeypatch.setattr(database, "invoke_function_check", invoke)
     return {"aws": aws, "sandbox": sandbox, "secret": full_secret, "secret_name": stage_secret,
-            "mapping": lambda_functions["mapping_uuid"]}
+            "mapping": lambda_functions["mapping_uuid"], "invocations": calls}
 
 
 def doctor():
@@ -46,6 +107,8 @@ def problem(report, check: str) -> str:
 
 def test_a_healthy_stage(healthy):
     out = io.StringIO()
+    report = doctor()
+    assert report.healthy, [(f.check, f.message) for f in report.problems]
     call_command("doctor", stdout=out)
     text = out.getvalue()
     assert "The stage looks healthy." in text
@@ -151,7 +214,7 @@ def test_a_missing_database_url(healthy, settings):
     write_secrets(healthy["aws"], healthy["secret_name"], values)
     message = problem(doctor(), "secret")
     assert "stage secret 'meetups/test' lacks database_url" in message
-    assert "put_stage_secret database_url" in message
+    assert "database_setup.handler" in message
     # Functions that get DATABASE_URL from their environment do not need it in the secret.
     settings.OPS_FUNCTIONS_HAVE_DATABASE_URL = True
     report = doctor()
@@ -205,7 +268,7 @@ def test_the_sender_mapping_as_zappa_update_leaves_it(healthy, settings):
     assert "disabled" in message
     assert "ReportBatchItemFailures is off" in message
     assert "MaximumConcurrency is 5" in message and "SENDER_MAX_CONCURRENCY=2" in message
-    assert "configure_sender" in message
+    assert "python -m infra.stages stack test" in message
 
 
 def test_the_sender_not_deployed(healthy):
@@ -230,9 +293,104 @@ def test_the_command_fails_and_lists_each_problem(healthy, settings):
     settings.SENDER_MAX_CONCURRENCY = 4
     healthy["sandbox"].bot().webhook.url = ""
     out = io.StringIO()
-    with pytest.raises(CommandError, match="2 problems found"):
+    with pytest.raises(CommandError, match="3 problems found"):
         call_command("doctor", stdout=out)
     lines = [line for line in out.getvalue().splitlines() if line.startswith("PROBLEM")]
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].startswith("PROBLEM  webhook: No webhook is registered")
     assert lines[1].startswith("PROBLEM  sender:") and "MaximumConcurrency is 2" in lines[1]
+    # The sender function's own environment says 2 as well: named, with what to run.
+    assert lines[2].startswith("PROBLEM  functions: meetups-test-sender: SENDER_MAX_CONCURRENCY=2") and "zappa update" in lines[2]
+
+
+# --- issue 11's new checks: each fault planted, and each silent on the healthy stage above ---
+
+
+def test_a_function_whose_override_disagrees_with_the_queue(healthy):
+    lam = healthy["aws"].client("lambda")
+    env = lam.get_function_configuration(FunctionName="meetups-test-sender")["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName="meetups-test-sender",
+                                      Environment={"Variables": {**env, "OUTBOX_MAX_RECEIVE_COUNT": "3"}})
+    message = problem(doctor(), "functions")
+    assert "meetups-test-sender" in message and "OUTBOX_MAX_RECEIVE_COUNT=3 overrides the queue's maxReceiveCount 5" in message
+
+
+def test_a_function_without_the_queue_url(healthy):
+    lam = healthy["aws"].client("lambda")
+    lam.update_function_configuration(FunctionName="meetups-test-webhook", Environment={"Variables": {"STAGE": "test"}})
+    assert "meetups-test-webhook: it has no OUTBOX_QUEUE_URL" in problem(doctor(), "functions")
+
+
+def test_pending_migrations_seen_by_the_site_function(healthy, monkeypatch):
+    from project.ops import function_check
+
+    monkeypatch.setattr(function_check, "pending_migrations", lambda connection: ["notifications.0099_new"])
+    message = problem(doctor(), "migrations")
+    assert "notifications.0099_new" in message and "prepare_release" not in message and "migrate" in message
+    assert healthy["invocations"] == ["site"]
+
+
+def test_the_site_function_cannot_reach_its_database(healthy, monkeypatch):
+    from project.ops.flows.doctor import database
+
+    monkeypatch.setattr(database, "invoke_function_check", lambda kind="site": {"database": "OperationalError: timeout"})
+    assert "cannot reach its database (OperationalError: timeout)" in problem(doctor(), "database (site function)")
+
+
+def test_the_sweep_schedule_disabled(healthy):
+    healthy["aws"].client("events").disable_rule(Name="meetups-test-outbox-sweep")
+    assert "aws events enable-rule --name meetups-test-outbox-sweep" in problem(doctor(), "sweep")
+
+
+def test_an_unconfirmed_alarm_subscription(healthy):
+    from moto.sns.models import sns_backends
+
+    for subscription in sns_backends["123456789012"]["eu-central-1"].subscriptions.values():
+        subscription._attributes = {**getattr(subscription, "_attributes", {})}
+        subscription.confirmed = False
+    sns = healthy["aws"].client("sns")
+    (sub,) = sns.list_subscriptions()["Subscriptions"]
+    attrs = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
+    if attrs.get("PendingConfirmation") != "true":
+        pytest.skip("moto cannot show an unconfirmed email subscription")
+    assert "not confirmed" in problem(doctor(), "alarm mail")
+
+
+def test_a_log_group_without_retention(healthy):
+    healthy["aws"].client("logs").delete_retention_policy(logGroupName="/aws/lambda/meetups-test-sender")
+    assert "/aws/lambda/meetups-test-sender keep logs forever" in problem(doctor(), "log retention")
+
+
+def test_no_ses_identity(healthy, settings):
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">")
+    healthy["aws"].client("sesv2").delete_email_identity(EmailIdentity=domain)
+    assert f"SES has no identity {domain}" in problem(doctor(), "mail")
+
+
+def test_ses_in_the_sandbox_is_a_warning(healthy):
+    report = doctor()
+    assert any(f.level == "warn" and "sandbox" in f.message for f in report.of("mail"))
+
+
+def test_a_certificate_of_another_region(healthy):
+    from urllib.parse import urlsplit
+
+    apigateway = healthy["aws"].client("apigateway")
+    host = urlsplit(healthy["sandbox"].url).hostname  # the webhook's host in this fixture is 127.0.0.1 too
+    for item in apigateway.get_domain_names()["items"]:
+        apigateway.delete_domain_name(domainName=item["domainName"])
+        apigateway.create_domain_name(domainName=item["domainName"], endpointConfiguration={"types": ["REGIONAL"]},
+                                      regionalCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/x")
+    assert host and "certificate is in us-east-1, but a regional domain needs one in eu-central-1" in problem(doctor(), "certificate")
+
+
+def test_a_webhook_error_that_ended_is_history(healthy):
+    """Telegram still shows an old 401 after the secret was fixed and the backlog delivered."""
+    import datetime
+
+    bot = healthy["sandbox"].bot()
+    bot.last_error_date = int((datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)).timestamp())
+    bot.last_error_message = "Wrong response from the webhook: 401 Unauthorized"
+    report = doctor()
+    (finding,) = report.of("webhook delivery")
+    assert finding.level == "ok" and "history" in finding.message

@@ -1,4 +1,4 @@
-"""configure_sender and replay_dead_letters against moto's Lambda and SQS."""
+"""replay_dead_letters against moto's SQS and the database."""
 
 from __future__ import annotations
 
@@ -11,34 +11,6 @@ from django.core.management import CommandError, call_command
 
 def mapping(aws, uuid):
     return aws.client("lambda").get_event_source_mapping(UUID=uuid)
-
-
-def test_configure_sender_turns_on_what_zappa_cannot(aws, lambda_functions, settings):
-    settings.SENDER_MAX_CONCURRENCY = 3
-    before = mapping(aws, lambda_functions["mapping_uuid"])
-    assert before["State"] == "Disabled" and not before.get("FunctionResponseTypes")
-
-    out = io.StringIO()
-    call_command("configure_sender", stdout=out)
-
-    after = mapping(aws, lambda_functions["mapping_uuid"])
-    assert after["State"] == "Enabled"
-    assert after["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert after["ScalingConfig"] == {"MaximumConcurrency": 3}
-    assert after["BatchSize"] == 10
-    assert "enabled, ReportBatchItemFailures on, MaximumConcurrency 3" in out.getvalue()
-
-
-def test_configure_sender_refuses_a_concurrency_sqs_does_not_allow(aws, lambda_functions, settings):
-    settings.SENDER_MAX_CONCURRENCY = 1
-    with pytest.raises(CommandError, match="2 to 1000"):
-        call_command("configure_sender", stdout=io.StringIO())
-    assert mapping(aws, lambda_functions["mapping_uuid"])["State"] == "Disabled"
-
-
-def test_configure_sender_says_when_the_sender_is_not_deployed(aws):
-    with pytest.raises(CommandError, match="zappa deploy test_sender"):
-        call_command("configure_sender", stdout=io.StringIO())
 
 
 def _dlq_bodies(aws) -> list[str]:

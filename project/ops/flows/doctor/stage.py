@@ -116,7 +116,8 @@ def check_certificate(report: Report, ctx: Context) -> None:
     apigateway, acm = client("apigateway"), client("acm")
     region = settings.AWS_REGION
     webhook_host = urlsplit(settings.TELEGRAM_WEBHOOK_URL).hostname or ""
-    for domain in (settings.SITE_DOMAIN, webhook_host):
+    site_host = urlsplit(f"//{settings.SITE_DOMAIN}").hostname or settings.SITE_DOMAIN
+    for domain in dict.fromkeys((site_host, webhook_host)):
         try:
             answer = apigateway.get_domain_name(domainName=domain)
         except apigateway.exceptions.NotFoundException:
