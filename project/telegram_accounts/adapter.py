@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.telegram.provider import TelegramProvider
 
@@ -129,16 +130,74 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         elif existing is not None:
             # First sign-in through this flow by someone who came through the other flow (or
             # connected through the bot): same person, same account.
-            sociallogin.connect(request, existing.user)
+            self._attach(request, sociallogin, existing.user)
             logger.info("telegram %s login: telegram id %s joined existing user %s", flow, telegram_id, existing.user_id)
 
     def save_user(self, request, sociallogin, form=None):
-        """A new account from a Telegram sign-in: no email (Telegram has none), linked at once."""
-        user = super().save_user(request, sociallogin, form=form)
+        """A new account from a Telegram sign-in: no email (Telegram has none), linked at once.
+
+        A new Telegram user who signs in from several tabs at once sends several of these at
+        the same moment. The account, its SocialAccount and its TelegramAccount are made in
+        one transaction, and the unique constraints (one SocialAccount per provider and
+        Telegram id, one TelegramAccount per Telegram id, one username) let exactly one tab
+        make them. The others roll back everything they made (no orphan account) and sign in
+        to the account that tab made.
+        """
         provider_id = sociallogin.account.provider
-        if _is_telegram(provider_id):
-            linking.link(user, linking.telegram_user_from_login_data(provider_id, sociallogin.account.extra_data))
+        if not _is_telegram(provider_id):
+            return super().save_user(request, sociallogin, form=form)
+        telegram_user = linking.telegram_user_from_login_data(provider_id, sociallogin.account.extra_data)
+        try:
+            with transaction.atomic():
+                user = super().save_user(request, sociallogin, form=form)
+                linking.link(user, telegram_user)
+        except (IntegrityError, linking.LinkRefused):
+            winner = linking.account_for(telegram_user["id"])
+            if winner is None:
+                raise
+            raise ImmediateHttpResponse(self._join_parallel_sign_up(request, sociallogin, winner.user)) from None
         return user
+
+    def _join_parallel_sign_up(self, request, sociallogin, user):
+        """Sign this tab in to the account another tab has just made for the same Telegram user."""
+        from allauth.socialaccount.internal.flows.login import _login
+
+        self._attach(request, sociallogin, user)
+        logger.info(
+            "telegram %s login: telegram id %s joined user %s made by a parallel sign-in",
+            FLOW_NAMES[sociallogin.account.provider], sociallogin.account.uid, user.pk,
+        )
+        # allauth's own path for signing in to an existing account.
+        return _login(request, sociallogin)
+
+    def _attach(self, request, sociallogin, user) -> None:
+        """Make this sign-in's SocialAccount belong to `user` (allauth's `connect`, safe when
+        another request of the same person makes the same row at the same moment: the
+        unique (provider, uid) constraint decides and the loser takes the winner's row)."""
+        account = sociallogin.account
+        existing = SocialAccount.objects.filter(provider=account.provider, uid=account.uid).first()
+        if existing is None:
+            account.pk = None  # a row rolled back with a lost sign-up, if any, is gone
+            account._state.adding = True
+            account.user = user
+            try:
+                with transaction.atomic():
+                    account.save()
+            except IntegrityError:
+                existing = SocialAccount.objects.get(provider=account.provider, uid=account.uid)
+        if existing is not None:
+            if existing.user_id != user.pk:
+                logger.error(
+                    "telegram %s login refused: telegram id %s is linked to user %s but its %s social account to user %s",
+                    FLOW_NAMES[account.provider], account.uid, user.pk, account.provider, existing.user_id,
+                )
+                raise ImmediateHttpResponse(
+                    self._refusal_page(request, "This Telegram account is linked inconsistently. Please contact support.")
+                )
+            existing.extra_data = account.extra_data
+            existing.save(update_fields=["extra_data", "last_login"])
+            sociallogin.account = existing
+        sociallogin.user = user
 
     def get_connect_redirect_url(self, request, socialaccount):
         return reverse("account")
