@@ -19,4 +19,7 @@ urlpatterns = [
     path("password/set/", views.no_passwords, name="account_set_password"),
     path("password/reset/", views.no_passwords, name="account_reset_password"),
     re_path(r"^password/reset/.+$", views.no_passwords),
+    # allauth's third-party accounts page: Telegram is managed on the account page, and its
+    # disconnect form goes through the site's one disconnect flow.
+    path("3rdparty/", views.connections, name="socialaccount_connections"),
 ]

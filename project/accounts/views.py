@@ -144,3 +144,17 @@ def no_passwords(request, **kwargs):
 @login_required
 def account(request):
     return render(request, "accounts/account.html")
+
+
+@login_required
+def connections(request):
+    """allauth's "third-party accounts" page. Telegram is this site's only third party and is
+    connected and disconnected in the account page's Telegram section, so a GET goes there.
+    A POST (allauth's disconnect form) disconnects Telegram for real, through the one
+    disconnect flow: allauth's own would delete one SocialAccount and leave the link, so the
+    same Telegram would still sign in here."""
+    if request.method == "POST":
+        from project.telegram_accounts.views import disconnect_view
+
+        return disconnect_view(request)
+    return redirect("account")
