@@ -9,6 +9,12 @@ writes the header). Its HTML pages also get the theme stylesheet, which maps the
 Telegram passed onto the site's CSS variables and fits the page to a phone screen: added
 here so that every page, whoever's template it is, looks right inside Telegram without
 knowing about it.
+
+Mobile and desktop clients show a Mini App in a web view, where our cookies are first-party.
+Telegram Web's iframe is cross-site, where browsers send only `SameSite=None; Secure` (and
+increasingly only partitioned) cookies; the session and CSRF cookies are `Lax`, so there the
+launch cannot keep a session. The sandbox's launcher is same-site (127.0.0.1), so it cannot
+show this; whether to relax the cookies for Telegram Web is a decision for the session's owner.
 """
 
 from __future__ import annotations
