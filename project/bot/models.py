@@ -72,6 +72,12 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
     # When a staff member last opened the thread; incoming messages after it are unread.
     staff_read_at = models.DateTimeField(null=True, blank=True)
+    # Since when the person has been waiting for an answer: their first message after the last
+    # staff reply (None while nobody waits). The inbox sorts on it: longest wait first.
+    waiting_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    # How often the bot acknowledged during this wait (the first message, once more later).
+    acknowledgements = models.PositiveSmallIntegerField(default=0)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -142,3 +148,15 @@ class SupportMessage(models.Model):
         if self.file_name:
             label += f" {self.file_name}"
         return f"[{label}] {self.caption}".strip()
+
+
+class TelegramStop(models.Model):
+    """What the bot's /stop turned off for a person (the kinds that were on in Telegram), so
+    /start turns exactly those back on. One per person while a /stop is pending."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="telegram_stop")
+    kinds = models.JSONField(default=list)
+    stopped_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"/stop of user {self.user_id} ({', '.join(self.kinds) or 'nothing was on'})"

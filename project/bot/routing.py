@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from project.bot import updates
-from project.bot.flows import chat_member, commands, match_request_buttons, staff_group, support
+from project.bot.flows import (chat_member, commands, link_buttons, match_request_buttons, rsvp_buttons,
+                               staff_group, support)
 from project.bot.models import StoredUpdate
 
 COMMANDS = {
@@ -26,12 +27,26 @@ def route(stored: StoredUpdate) -> tuple[bool, str]:
         if stored.kind == "message":
             return _message(updates.parse_message(data.get("message")), stored)
         if stored.kind == "callback_query":
-            return match_request_buttons.press(updates.parse_callback_query(data.get("callback_query")))
+            return _button(updates.parse_callback_query(data.get("callback_query")))
         if stored.kind == "my_chat_member":
             return chat_member.changed(updates.parse_chat_member_change(data.get("my_chat_member")))
     except updates.Unusable as exc:
         return False, f"unusable {stored.kind}: {exc}"
     return False, f"{stored.kind} updates are not used"
+
+
+# Which flow a button belongs to, by the prefix of its callback_data.
+BUTTONS = {
+    "mr": match_request_buttons.press,
+    "rsvp": rsvp_buttons.press,
+    "ln": link_buttons.press,
+}
+
+
+def _button(query: updates.CallbackQuery) -> tuple[bool, str]:
+    prefix = query.data.split(":", 1)[0]
+    # An unknown prefix still gets its spinner stopped: match_request_buttons says so.
+    return BUTTONS.get(prefix, match_request_buttons.press)(query)
 
 
 def _message(message: updates.Message, stored: StoredUpdate) -> tuple[bool, str]:

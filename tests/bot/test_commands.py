@@ -9,7 +9,7 @@ import pytest
 from project.bot.models import StoredUpdate, SupportMessage
 from project.telegram_accounts.models import TelegramAccount
 
-from .conftest import answer_of, call, chat_member_update, deliveries, make_user, message_update
+from .conftest import answer_of, call, chat_member_update, deliveries, message_update
 
 pytestmark = pytest.mark.django_db
 
@@ -54,27 +54,6 @@ def test_start_from_a_known_person_greets_and_marks_reachable(person):
     assert TelegramAccount.objects.get(telegram_id=4242).reachable
 
 
-def test_start_with_a_connect_token_links_the_chat_and_says_so(db):
-    from project.telegram_accounts.flows.connect_via_bot import issue_start_token
-
-    user = make_user("new@example.com")
-    token = issue_start_token(user)
-    call(message_update(9001, f"/start {token}", first_name="Neo"))
-    account = TelegramAccount.objects.get(telegram_id=9001)
-    assert account.user == user
-    delivery = only_reply(9001)
-    assert delivery.user == user
-    assert "Connected!" in delivery.payload["text"]
-    assert "new@example.com" in delivery.payload["text"]
-
-    # The same token again (from someone else) is refused with a reason, and links nothing.
-    call(message_update(9002, f"/start {token}", first_name="Eve"))
-    assert not TelegramAccount.objects.filter(telegram_id=9002).exists()
-    refused = only_reply(9002)
-    assert "already used" in refused.payload["text"]
-    assert StoredUpdate.objects.filter(status="handled").count() == 2
-
-
 def test_start_with_an_unknown_token(db):
     call(message_update(9003, "/start not-a-real-token"))
     assert "not valid" in only_reply(9003).payload["text"]
@@ -112,8 +91,6 @@ def test_help_lists_the_commands(person):
 
 
 def test_settings_links_to_the_settings_page(person):
-    from django.urls import reverse
-
     from project.bot.flows.commands import settings_url
 
     text = answered(message_update(4242, "/settings"))["text"]
@@ -198,3 +175,59 @@ def test_bot_added_to_a_group_is_not_a_block(person):
     update["my_chat_member"]["chat"] = {"id": -100123, "type": "supergroup", "title": "x"}
     call(update)
     assert TelegramAccount.objects.get(telegram_id=4242).reachable
+
+
+def _telegram_on(user) -> set[str]:
+    from project.notifications import kinds
+    from project.notifications.flows import preferences
+
+    return {kind.code for kind in kinds.KINDS.values() if kinds.TELEGRAM in preferences.channels_for(user, kind.code)}
+
+
+def test_start_after_stop_turns_back_on_exactly_what_stop_turned_off(person):
+    from project.notifications import kinds
+    from project.notifications.flows import preferences
+
+    # On the site, before any /stop: meetup replies off on Telegram, meetup cancellations on.
+    enabled = {(k.code, c) for k in kinds.KINDS.values() for c in kinds.CHANNELS if c in k.default_channels}
+    enabled -= {(kinds.MEETUP_RSVP, kinds.TELEGRAM)}
+    preferences.save(person, enabled=enabled, everything_off=False)
+    before = _telegram_on(person)
+    assert kinds.MEETUP_RSVP not in before and kinds.MATCH_REQUEST_RECEIVED in before
+
+    call(message_update(4242, "/stop"))
+    assert _telegram_on(person) == {kinds.SECURITY}
+    stop_text = deliveries(4242, "sendMessage")[-1].payload["text"]
+    assert "Match request received" in stop_text and "Meetup replies" not in stop_text
+
+    call(message_update(4242, "/start"))
+    assert _telegram_on(person) == before  # meetup replies stay off: that was the person's choice
+    text = deliveries(4242, "sendMessage")[-1].payload["text"]
+    assert "Turned back on here: Match request received" in text
+    assert "Meetup replies" not in text.split("These notifications come here")[0]
+
+    # A second /start has nothing to undo and says what comes here.
+    call(message_update(4242, "/start"))
+    again = deliveries(4242, "sendMessage")[-1].payload["text"]
+    assert "Turned back on" not in again and "These notifications come here: Match request received" in again
+
+
+def test_settings_saved_after_stop_supersede_it(person):
+    from project.notifications import kinds
+    from project.notifications.flows import preferences
+
+    call(message_update(4242, "/stop"))
+    preferences.save(person, enabled={(kinds.MEETUP_CHANGED, kinds.TELEGRAM)}, everything_off=False)
+    call(message_update(4242, "/start"))
+    assert _telegram_on(person) == {kinds.MEETUP_CHANGED, kinds.SECURITY}
+    assert "Turned back on" not in deliveries(4242, "sendMessage")[-1].payload["text"]
+
+
+def test_stop_twice_then_start_still_restores_everything(person):
+    from project.notifications import kinds
+
+    before = _telegram_on(person)
+    call(message_update(4242, "/stop"))
+    call(message_update(4242, "/stop"))
+    call(message_update(4242, "/start"))
+    assert _telegram_on(person) == before != {kinds.SECURITY}

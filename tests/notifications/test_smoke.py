@@ -12,7 +12,8 @@ def test_a_notification_reaches_telegram_and_email(make_person, lambda_sender, s
     assert deliveries["telegram"].status == Delivery.Status.SENT
     assert deliveries["email"].status == Delivery.Status.SENT
     [message] = sandbox.messages(5001)
-    assert message["text"] == "Ada would like to meet you."
+    # A bold title, the text, the link behind words (issue 13 item 9).
+    assert message["text"] == "Match request received\n\nAda would like to meet you.\n\nSee the request"
     assert message["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "mr:1:accept"
     assert deliveries["telegram"].provider_message_id == str(message["message_id"])
     assert len(mailoutbox) == 1 and "Ada would like to meet you." in mailoutbox[0].body

@@ -2,10 +2,12 @@
 The bot's commands: what a Telegram user expects from /start, /stop, /help and /settings.
 
 - `/start` greets. With a connect token (`t.me/<bot>?start=<token>`, from the account page)
-  it links this chat to that account and says so. From a person we already know it also
-  marks them reachable (pressing Start again is how people undo a block). From someone we
-  do not know it explains how to connect.
-- `/stop` turns Telegram notifications off for this person and says how to turn them on.
+  it asks whether to link this chat to that account (link_buttons). From a person we already
+  know it marks them reachable (pressing Start again is how people undo a block), turns back
+  on exactly what a /stop turned off, and says what it turned on and what comes here. From
+  someone we do not know it explains how to connect.
+- `/stop` turns Telegram notifications off for this person (those that were on; remembered
+  for /start) and says how to turn them on again.
 - `/help` lists the commands and says that anything else goes to the support team.
 - `/settings` links to the notification settings page.
 - Any other command gets a short answer pointing at /help (it is not a support message).
@@ -42,7 +44,12 @@ _TOKEN_PROBLEMS = {
     "used": "That connect link was already used.",
     "telegram account belongs to another user": "This Telegram account is already connected to another account on the site.",
     "site account already linked to another telegram account": "That account on the site is already connected to another Telegram account.",
+    "already linked": "This chat is already connected to that account.",
 }
+
+
+def token_problem(reason: str) -> str:
+    return _TOKEN_PROBLEMS.get(reason, "That connect link cannot be used.")
 
 
 def settings_url() -> str:
@@ -70,30 +77,43 @@ def start(message: Message) -> tuple[bool, str]:
         replies.say(message.chat_id, "start_unknown", {"name": person.first_name, "account_url": account_url()},
                     buttons=account_button())
         return True, "greeted an unknown person"
+    from project.notifications.flows import preferences
+
     account.mark_reachable()
+    turned_on = _undo_stop(account.user)
     replies.say(
         message.chat_id,
         "start_known",
-        {"name": account.first_name or person.first_name, "settings_url": settings_url()},
+        {
+            "name": account.first_name or person.first_name,
+            "settings_url": settings_url(),
+            "turned_on": [kind.label for kind in turned_on],
+            "coming": [kind.label for kind in preferences.telegram_kinds(account.user)],
+            "all_off": preferences.all_off(account.user),
+        },
         user=account.user,
         buttons=settings_button(),
     )
-    return True, "greeted a known person"
+    return True, f"greeted a known person; turned back on: {', '.join(k.code for k in turned_on) or 'nothing'}"
 
 
 def _start_with_token(message: Message, token: str) -> tuple[bool, str]:
-    from project.telegram_accounts.flows.connect_via_bot import InvalidStartToken, redeem_start_token
+    """Ask before linking (link_buttons): nothing links, and nothing is used up, on Start."""
+    from project.bot.flows import link_buttons
+    from project.telegram_accounts.flows.connect_via_bot import InvalidStartToken, check_start_token
 
     try:
-        account = redeem_start_token(token, message.sender.as_dict())
+        start_token = check_start_token(token, message.sender.as_dict())
     except InvalidStartToken as exc:
         logger.info("/start token from telegram user %s refused: %s", message.sender.id, exc.reason)
         known = TelegramAccount.objects.for_chat(message.sender.id)
+        if known is not None:
+            known.mark_reachable()  # pressing Start again is how people undo a block
         replies.say(
             message.chat_id,
             "start_token_refused",
             {
-                "problem": _TOKEN_PROBLEMS.get(exc.reason, "That connect link cannot be used."),
+                "problem": token_problem(exc.reason),
                 "account_url": account_url(),
                 "already_connected": known is not None,
             },
@@ -101,29 +121,19 @@ def _start_with_token(message: Message, token: str) -> tuple[bool, str]:
             buttons=None if known else account_button("Your account"),
         )
         return True, f"connect token refused: {exc.reason}"
-    account.mark_reachable()
-    replies.say(
-        message.chat_id,
-        "start_connected",
-        {"account_label": account.user.email, "name": account.first_name, "settings_url": settings_url()},
-        user=account.user,
-        buttons=settings_button(),
-    )
-    return True, f"connected to user {account.user_id}"
+    link_buttons.ask(message, start_token)
+    return True, f"asked whether to link to user {start_token.user_id}"
 
 
 def stop(message: Message) -> tuple[bool, str]:
-    from project.notifications import kinds
-    from project.notifications.flows import preferences
-
     account = TelegramAccount.objects.for_chat(message.sender.id)
     if account is None:
         replies.say(message.chat_id, "stop_unknown", {"account_url": account_url()}, buttons=account_button())
         return True, "stop from an unknown person"
-    preferences.turn_off_channel(account.user, kinds.TELEGRAM)
-    replies.say(message.chat_id, "stop", {"settings_url": settings_url()}, user=account.user,
-                buttons=settings_button())
-    return True, f"telegram notifications off for user {account.user_id}"
+    turned_off = _record_stop(account.user)
+    replies.say(message.chat_id, "stop", {"settings_url": settings_url(), "turned_off": [k.label for k in turned_off]},
+                user=account.user, buttons=settings_button())
+    return True, f"telegram notifications off for user {account.user_id}: {', '.join(k.code for k in turned_off) or 'none was on'}"
 
 
 def help(message: Message) -> tuple[bool, str]:  # noqa: A001 - the command's name
@@ -159,3 +169,38 @@ def unknown(message: Message) -> tuple[bool, str]:
         user=account.user if account else None,
     )
     return True, f"unknown command {message.command[:33]!r}"
+
+
+def _record_stop(user) -> list:
+    """Turn Telegram off and remember what was on, for /start (project.bot.models.TelegramStop)."""
+    from django.utils import timezone
+
+    from project.bot.models import TelegramStop
+    from project.notifications.flows import preferences
+    from project.notifications.models import NotificationSettings
+
+    turned_off = preferences.turn_off_telegram(user)
+    codes = [kind.code for kind in turned_off]
+    record = TelegramStop.objects.select_for_update().filter(user=user).first()
+    if record is None:
+        TelegramStop.objects.create(user=user, kinds=codes)
+        return turned_off
+    chose_since = NotificationSettings.objects.filter(user=user, updated_at__gt=record.stopped_at).exists()
+    # A second /stop adds to the first, unless the person chose anew on the site in between.
+    record.kinds = codes if chose_since else record.kinds + [c for c in codes if c not in record.kinds]
+    record.stopped_at = timezone.now()
+    record.save(update_fields=["kinds", "stopped_at"])
+    return turned_off
+
+
+def _undo_stop(user) -> list:
+    """What /start turns back on: exactly what a pending /stop turned off and is still off."""
+    from project.bot.models import TelegramStop
+    from project.notifications.flows import preferences
+
+    record = TelegramStop.objects.select_for_update().filter(user=user).first()
+    if record is None:
+        return []
+    turned_on = preferences.turn_on_telegram(user, record.kinds, unless_saved_since=record.stopped_at)
+    record.delete()
+    return turned_on

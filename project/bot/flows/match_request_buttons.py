@@ -15,6 +15,7 @@ import logging
 import re
 
 from project.bot import replies
+from project.bot.flows.edits import show_result
 from project.bot.updates import CallbackQuery
 from project.telegram_accounts.models import TelegramAccount
 
@@ -62,15 +63,4 @@ def press(query: CallbackQuery) -> tuple[bool, str]:
 
 def _show_result(query: CallbackQuery, chat_id: int, user, result: str) -> None:
     """Edit the notification: its text (with its formatting) and the result, no buttons."""
-    if query.message_id is None or query.chat_id is None:
-        return  # an inline message or one Telegram no longer shows us: nothing to edit
-    text = query.message_text
-    payload: dict = {"message_id": query.message_id}
-    if text:
-        payload["text"] = f"{text}\n\n{result}"
-        # The original entities keep their offsets: the result is appended after them.
-        if query.message_entities:
-            payload["entities"] = query.message_entities
-    else:
-        payload["text"] = result
-    replies.send(chat_id, "editMessageText", payload, user=user)
+    show_result(query, user, result)

@@ -117,7 +117,8 @@ def _invite(meetup: Meetup, invitees: Iterable) -> list[Invitation]:
     )
     link = notifying.absolute_url("meetups:detail", meetup.pk)
     for invitation in created:
-        notifying.send(invitation.invitee, "meetup_scheduled", _meetup_context(meetup), link=link)
+        notifying.send(invitation.invitee, "meetup_scheduled", _meetup_context(meetup), link=link,
+                       buttons=notifying.rsvp_buttons(meetup))
     return created
 
 
@@ -148,7 +149,8 @@ def change_meetup(meetup_id: int, by_user, **changes) -> Meetup:
         context = {**_meetup_context(meetup), "changed": changed, "time_changed": "starts_at" in changed}
         link = notifying.absolute_url("meetups:detail", meetup.pk)
         for invitation in meetup.invitations.select_related("invitee"):
-            notifying.send(invitation.invitee, "meetup_changed", context, link=link)
+            notifying.send(invitation.invitee, "meetup_changed", context, link=link,
+                           buttons=notifying.rsvp_buttons(meetup, invitation.rsvp))
     return meetup
 
 

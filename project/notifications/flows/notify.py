@@ -11,6 +11,8 @@ say why nothing arrived there. When Telegram is chosen but unreachable, email st
 
 from __future__ import annotations
 
+from html import escape
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,9 +23,56 @@ from ..models import Delivery, Notification
 from . import addresses, preferences
 
 
+# What the link at the end of a notification says, by kind (the words carry the link, as a
+# good bot's messages do, instead of a raw URL).
+LINK_WORDS = {
+    kinds.MATCH_REQUEST_RECEIVED: "See the request",
+    kinds.MEETUP_SCHEDULED: "See the meetup",
+    kinds.MEETUP_CHANGED: "See the meetup",
+    kinds.MEETUP_CANCELLED: "See the meetup",
+    kinds.MEETUP_RSVP: "See who is coming",
+    kinds.SECURITY: "Review your account",
+}
+TELEGRAM_MAX_TEXT = 4096  # Telegram's limit, in UTF-16 code units after parsing
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(text: str, units: int) -> str:
+    """`text` cut to at most `units` UTF-16 code units, with an ellipsis when it was cut."""
+    if _utf16(text) <= units:
+        return text
+    kept = text.encode("utf-16-le")[: max(0, units - 1) * 2].decode("utf-16-le", "ignore")
+    return kept.rstrip() + "…"
+
+
+def telegram_text(notification: Notification) -> str:
+    """The notification in Telegram's HTML: a bold title, the text, then the link behind words.
+
+    Title and text are the person-facing words, names and all, so every one of them is
+    escaped (html.escape produces only &lt; &gt; &amp; &quot; &#x27;, all of which Telegram
+    accepts). The text is cut so the whole message stays within Telegram's 4096 characters
+    after parsing."""
+    title = _cut(" ".join(notification.title.split()), 256)
+    link = notification.absolute_link()
+    words = LINK_WORDS.get(notification.kind, "Open on the site") if link else ""
+    room = TELEGRAM_MAX_TEXT - _utf16(title) - _utf16(words) - 4  # the blank lines between
+    body = _cut(notification.text.strip(), room)
+    parts = [f"<b>{escape(title)}</b>", escape(body)]
+    if link:
+        parts.append(f'<a href="{escape(link)}">{escape(words)}</a>')
+    return "\n\n".join(p for p in parts if p)
+
+
 def telegram_payload(notification: Notification) -> dict:
     """Bot API sendMessage parameters (without chat_id) for a notification."""
-    payload: dict = {"text": notification.text, "link_preview_options": {"is_disabled": True}}
+    payload: dict = {
+        "text": telegram_text(notification),
+        "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True},
+    }
     rows = [list(row) for row in (notification.buttons or []) if row]
     path = path_of(notification.link)
     if path:

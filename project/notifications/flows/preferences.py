@@ -85,21 +85,54 @@ def save(user, *, enabled: set[tuple[str, str]], everything_off: bool) -> None:
                 user=user, kind=kind.code, channel=channel,
                 defaults={"enabled": (kind.code, channel) in enabled},
             )
+    # Its updated_at also tells the bot's /start that the person chose anew since a /stop.
     NotificationSettings.objects.update_or_create(user=user, defaults={"all_off": everything_off})
 
 
-def turn_off_channel(user, channel: str) -> int:
+# ----- the bot's /stop and /start ------------------------------------------------------------
+
+
+@transaction.atomic
+def turn_off_telegram(user) -> list[kinds.Kind]:
     """
-    Turn one channel off for every kind that may be turned off (the bot's /stop does this for
-    Telegram); security notices stay on. Returns how many kinds changed hands. The person's
-    other choices are kept, and the settings page turns the channel back on.
+    The bot's /stop: turn Telegram off for every kind that is on there now (security notices
+    stay on) and return those kinds, so that /start can turn back on exactly them and not the
+    ones the person had turned off themselves. The other choices are kept.
     """
-    count = 0
-    for kind in kinds.KINDS.values():
-        if not kind.can_turn_off:
-            continue
+    choices = chosen(user)
+    turned_off = [
+        kind for kind in kinds.KINDS.values()
+        if kind.can_turn_off and wants(kind, kinds.TELEGRAM, choices, False)
+    ]
+    for kind in turned_off:
         NotificationPreference.objects.update_or_create(
-            user=user, kind=kind.code, channel=channel, defaults={"enabled": False}
+            user=user, kind=kind.code, channel=kinds.TELEGRAM, defaults={"enabled": False}
         )
-        count += 1
-    return count
+    return turned_off
+
+
+@transaction.atomic
+def turn_on_telegram(user, codes, *, unless_saved_since=None) -> list[kinds.Kind]:
+    """
+    The bot's /start after a /stop: turn Telegram back on for the kinds `codes` (what /stop
+    turned off) that are still off; returns them. Nothing, when the settings page was saved
+    after `unless_saved_since` (the person chose anew; that wins over undoing the /stop).
+    """
+    if unless_saved_since is not None and NotificationSettings.objects.filter(
+        user=user, updated_at__gt=unless_saved_since
+    ).exists():
+        return []
+    choices = chosen(user)
+    turned_on = []
+    for code in codes:
+        kind = kinds.KINDS.get(code)
+        if kind is None or not kind.can_turn_off or choices.get((code, kinds.TELEGRAM), True):
+            continue  # a kind that no longer exists, or one that is on again already
+        NotificationPreference.objects.filter(user=user, kind=code, channel=kinds.TELEGRAM).update(enabled=True)
+        turned_on.append(kind)
+    return turned_on
+
+
+def telegram_kinds(user) -> list[kinds.Kind]:
+    """The kinds that come to Telegram for this person now (the all-off switch included)."""
+    return [kind for kind in kinds.KINDS.values() if kinds.TELEGRAM in channels_for(user, kind.code)]
