@@ -11,7 +11,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 .PHONY: install dev smoke test test-postgres bench lint collectstatic clean package
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The stamp's name is the requirements' checksum, so it changes exactly when they do. Order-only
+# prerequisites (after |): a fresh clone's newer file times must not reinstall a venv that is
+# already installed from the same requirements.
+$(STAMP): | requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

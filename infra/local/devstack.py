@@ -10,12 +10,21 @@ Starts, in order, each with its output prefixed by its name:
   sender   the sender Lambda's handler, fed from the queue like Lambda's poller
   site     Django's development server                                            :8000
 
-Ctrl-C stops them all. The environment below is the local stage's: every value can be
-overridden from the shell.
+Ctrl-C stops them all, and so does a signal to the process group (`kill -TERM -<pgid>`,
+`timeout`, a closed terminal): each child runs in a session of its own (so a Ctrl-C reaches
+only this process, which stops the children in order), is stopped with SIGTERM and, if it does
+not go within a few seconds, SIGKILL, and is reaped before this process exits. Further signals
+while stopping do not interrupt the stopping. Should this process itself be killed outright
+(SIGKILL), the children go too: each is started through `--child`, which asks Linux to send it
+SIGTERM when its parent dies (PR_SET_PDEATHSIG). So no moto or sandbox is left holding a port
+for the next `make dev`.
+
+The environment below is the local stage's: every value can be overridden from the shell.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -39,6 +48,8 @@ LOCAL_ENV = {
     "SITE_DOMAIN": f"127.0.0.1:{SITE_PORT}",
     "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
     "TELEGRAM_OAUTH_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    # t.me links open the sandbox's stand-in page for t.me (contract C6).
+    "TELEGRAM_DEEP_LINK_BASE": f"http://127.0.0.1:{SANDBOX_PORT}",
     "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/telegram/webhook",
     # moto stands in for AWS; the same code paths as a deployed stage read the secret and
     # use the queue, only the endpoint differs.
@@ -96,22 +107,51 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise SystemExit(f"Nothing answered on port {port} within {timeout:.0f} s.")
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long the children together get to stop after SIGTERM before they are killed.
+STOP_GRACE_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def run_as_child(args: list[str]) -> None:
+    """`devstack.py --child ARGS...`: become `python ARGS...`, dying with the parent (Linux)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's own stop() is all there is
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        raise SystemExit(0)
+    # The parent blocked the stop signals around the fork (see Processes.start) and a signal
+    # mask is inherited through fork and exec: unblock them, or SIGTERM would never stop us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    # The death signal survives exec (it is cleared only for set-user-ID programs).
+    os.execv(PY, [PY, *args])
+
+
 class Processes:
     def __init__(self):
         self.running: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [PY, *args],
-            cwd=ROOT,
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        # No stop signal between the fork and the bookkeeping: a child that exists is always
+        # in `running`, so stop() finds it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process = subprocess.Popen(
+                [PY, "-m", "infra.local.devstack", "--child", *args],
+                cwd=ROOT,
+                env=environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            self.running.append((name, process))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         threading.Thread(target=self._pump, args=(name, process), daemon=True).start()
-        self.running.append((name, process))
         return process
 
     @staticmethod
@@ -121,15 +161,38 @@ class Processes:
             if not any(marker in line for marker in quiet):
                 say(name, line)
 
-    def stop(self) -> None:
-        for name, process in reversed(self.running):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for name, process in self.running:
+    @staticmethod
+    def _signal_group(process: subprocess.Popen, sig: int) -> None:
+        # The whole session's group, not just its leader: whatever the child started goes too.
+        # Only while the leader is unreaped (its pid, so its group id, cannot be reused yet).
+        if process.returncode is None:
             try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        """SIGTERM every child's group (last started first), SIGKILL what is left after the
+        grace period, and reap them all. Signals that arrive meanwhile (a second Ctrl-C, the
+        group's SIGTERM after make's) are ignored, so the stopping always finishes."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+        try:
+            for _name, process in reversed(self.running):
+                self._signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for _name, process in self.running:
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            for name, process in self.running:
+                if process.poll() is None:
+                    say("setup", f"{name} did not stop within {STOP_GRACE_SECONDS:.0f} s; killing it.")
+                    self._signal_group(process, signal.SIGKILL)
+                    process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def first_exit(self) -> tuple[str, int] | None:
         for name, process in self.running:
@@ -144,15 +207,26 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _stop_on_sigterm(signum, frame):
-    # `kill`, a closed terminal or `timeout` should stop the whole stack like Ctrl-C does:
-    # the children run in their own sessions and would otherwise outlive this process.
+_stopping = False
+
+
+def _stop_on_signal(signum, frame):
+    # Ctrl-C, `kill`, a closed terminal or `timeout` all stop the whole stack the same way:
+    # the children run in their own sessions and would otherwise outlive this process. Only
+    # the first signal interrupts; a second one (an impatient Ctrl-C, make passing on the
+    # group's signal) must not interrupt the stopping it started.
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     raise KeyboardInterrupt
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    signal.signal(signal.SIGHUP, _stop_on_sigterm)
+    if sys.argv[1:2] == ["--child"]:
+        run_as_child(sys.argv[2:])
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_on_signal)
     (ROOT / "var").mkdir(exist_ok=True)
     busy = [port for port in (SITE_PORT, SANDBOX_PORT, WEBHOOK_PORT, AWS_PORT) if not port_is_free(port)]
     if busy:
@@ -171,7 +245,8 @@ def main() -> int:
         run_step("cache table", "manage.py", "createcachetable")
         run_step("site record", "manage.py", "ensure_site")
 
-        sandbox_state = str(ROOT / "var" / "sandbox-state.json")
+        # The fake users and chats survive restarts (SANDBOX_STATE: another file, e.g. in tests).
+        sandbox_state = os.environ.get("SANDBOX_STATE") or str(ROOT / "var" / "sandbox-state.json")
         processes.start(
             "sandbox", "-m", "infra.local.telegram_sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT),
             "--state", sandbox_state, "--quiet",
