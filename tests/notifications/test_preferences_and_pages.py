@@ -91,3 +91,28 @@ def test_each_person_sees_their_own_notifications_and_marks_them_read(make_perso
 def test_pages_need_a_signed_in_person(client, db):
     assert client.get("/notifications/").status_code == 302
     assert client.get("/settings/notifications/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("Ben would like to match with you.\n\n\"Hi\"\n\nAccept or decline: {site}/requests/#request-3",
+         "Ben would like to match with you.\n\n\"Hi\""),
+        ("Dan accepted. You are matched now, so you can invite them to a meetup: {site}/meetups/new/",
+         "Dan accepted. You are matched now, so you can invite them to a meetup."),
+        ("Ann invited you to a meetup: Picnic\nWill you come? Answer here: {site}/meetups/4/",
+         "Ann invited you to a meetup: Picnic\nWill you come?"),
+        ("Cy cancelled the meetup Picnic.\n{site}/meetups/4/", "Cy cancelled the meetup Picnic."),
+        # Links people wrote themselves, and other sites' links, are theirs to keep.
+        ("\"My club: https://chess.example.org/club\"\nDetails: {site}/requests/",
+         "\"My club: https://chess.example.org/club\""),
+        ("No links at all.", "No links at all."),
+    ],
+)
+def test_the_notifications_page_shows_texts_without_the_sites_own_links(text, shown, settings):
+    from project.notifications.models import Notification
+    from project.notifications.templatetags.notifications_tags import text_for_the_site
+
+    settings.SITE_URL = "https://meetups.example.org"
+    notification = Notification(text=text.format(site=settings.SITE_URL), link="/requests/")
+    assert text_for_the_site(notification) == shown
