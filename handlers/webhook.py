@@ -4,11 +4,13 @@ The Telegram webhook Lambda: `handler(event, context)`.
 Accepts the events of API Gateway REST (v1), HTTP API (v2) and Lambda function URLs (the
 same shape as v2). For each request, in this order:
 
+  any path but the webhook's own       404   before anything else is read (the path of
+                                             TELEGRAM_WEBHOOK_URL; a function URL takes any)
   wrong method                         405   not from Telegram
   secret token header missing or wrong 401   not from Telegram (or a stale secret: Telegram
                                              keeps the update and resends it once fixed)
-  body too large / bad base64 / not JSON / not an update (no integer update_id)
-                                       413 / 400   Telegram never sends these
+  body over 1 MB (in bytes, plain or base64) / bad base64 / not JSON / not an update
+  (no integer update_id)               413 / 400   Telegram never sends these
   an update we have seen before        200   acknowledged, not handled again
   an update kind we do not use         200   stored as ignored
   an update we handle                  200   stored, then handled; if handling fails the
@@ -98,6 +100,24 @@ def _method(event: dict) -> str:
     return method.upper() if isinstance(method, str) else ""
 
 
+def _path(event: dict) -> str | None:
+    """The request path: `rawPath` (HTTP API v2, function URLs), `path` (REST API v1)."""
+    for path in (event.get("rawPath"), event.get("path")):
+        if isinstance(path, str):
+            return path
+    http = event.get("requestContext", {}).get("http") if isinstance(event.get("requestContext"), dict) else None
+    path = http.get("path") if isinstance(http, dict) else None
+    return path if isinstance(path, str) else None
+
+
+def _own_path() -> str:
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    return urlsplit(settings.TELEGRAM_WEBHOOK_URL).path or "/"
+
+
 def _secret_matches(given: str | None) -> bool:
     from project.core.secrets import webhook_secrets
 
@@ -126,10 +146,17 @@ def _body(event: dict) -> bytes | str:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise _Reject(400, "body is not valid base64") from None
+        size = len(raw)
     else:
-        raw = body  # json reads the text as it is; counted in characters below
-    if len(raw) > MAX_BODY_BYTES:
-        raise _Reject(413, f"body of {len(raw)} bytes is too large")
+        # The limit is in bytes as Telegram sent them (UTF-8), not characters: 4 MB of emoji
+        # is only 1 M characters. Every character is at least one byte, so a longer text is
+        # refused before it is encoded; json reads the text itself as it is.
+        if len(body) > MAX_BODY_BYTES:
+            raise _Reject(413, f"body of {len(body)} characters is too large")
+        raw = body
+        size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise _Reject(413, f"body of {size} bytes is too large")
     return raw
 
 
@@ -146,6 +173,11 @@ def _handle(event) -> dict:
     method = _method(event)
     if not method:
         raise _Reject(400, "not an API Gateway or function URL event")
+    # A function URL (or an API mapping) hands every path to this function: only Telegram's
+    # one is answered, before the secret or the body is looked at.
+    path = _path(event)
+    if path != _own_path():
+        raise _Reject(404, f"path {(path or '')[:100]!r} is not the webhook's")
     if method != "POST":
         raise _Reject(405, f"method {method[:10]} is not allowed")
     headers = _headers(event)

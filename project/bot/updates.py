@@ -31,6 +31,9 @@ KNOWN_UPDATE_TYPES = frozenset({
 # Deeper than anything Telegram sends (a reply to a message with a keyboard is about 8).
 MAX_DEPTH = 64
 MAX_UPDATE_ID = 2**63 - 1
+# Telegram's ids (users, chats, messages) are signed 64-bit integers, and so are the
+# database columns that keep them: a larger one is malformed input, not a failure to retry.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 
 # Message content kinds shown in the support inbox, in the order they are looked for.
 MESSAGE_KINDS = (
@@ -45,6 +48,16 @@ class NotAnUpdate(ValueError):
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _id(value, what: str) -> int | None:
+    """An id field: the integer, None when it is not an integer at all; Unusable when it is
+    an integer beyond 64 bits."""
+    if not _is_int(value):
+        return None
+    if not MIN_ID <= value <= MAX_ID:
+        raise BeyondSixtyFourBits(f"{what} is beyond 64 bits")
+    return value
 
 
 def _clean(value, depth: int = 0):
@@ -168,21 +181,32 @@ class ChatMemberChange:
     sender: User | None
     old_status: str
     new_status: str
+    # When the change happened (Telegram's `date`, Unix seconds) and the update carrying it:
+    # changes are applied in this order, so a late retry of an older one undoes nothing.
+    date: int = 0
+    update_id: int | None = None
 
 
 class Unusable(ValueError):
     """An update of a kind we handle whose contents we cannot use (reason in the message)."""
 
 
+class BeyondSixtyFourBits(Unusable):
+    """An id no Telegram object has (and no BIGINT column holds)."""
+
+
 def _str(value, limit: int = 10_000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def parse_user(data) -> User | None:
-    if not isinstance(data, dict) or not _is_int(data.get("id")):
+def parse_user(data, what: str = "user id") -> User | None:
+    if not isinstance(data, dict):
+        return None
+    user_id = _id(data.get("id"), what)
+    if user_id is None:
         return None
     return User(
-        id=data["id"],
+        id=user_id,
         first_name=_str(data.get("first_name"), 128),
         last_name=_str(data.get("last_name"), 128),
         username=_str(data.get("username"), 64),
@@ -193,9 +217,10 @@ def parse_user(data) -> User | None:
 
 def _chat(data) -> tuple[int, str]:
     chat = data.get("chat") if isinstance(data, dict) else None
-    if not isinstance(chat, dict) or not _is_int(chat.get("id")):
+    chat_id = _id(chat.get("id"), "chat id") if isinstance(chat, dict) else None
+    if chat_id is None:
         raise Unusable("no chat id")
-    return chat["id"], _str(chat.get("type"), 32)
+    return chat_id, _str(chat.get("type"), 32)
 
 
 def _command(text: str, entities) -> tuple[str, str, str]:
@@ -218,8 +243,8 @@ def _command(text: str, entities) -> tuple[str, str, str]:
 def parse_message(data, *, nested: bool = False) -> Message:
     if not isinstance(data, dict):
         raise Unusable("message is not an object")
-    message_id = data.get("message_id")
-    if not _is_int(message_id):
+    message_id = _id(data.get("message_id"), "message_id")
+    if message_id is None:
         raise Unusable("message has no message_id")
     chat_id, chat_type = _chat(data)
     kind = next((k for k in MESSAGE_KINDS if k in data and data[k] is not None), "other")
@@ -243,7 +268,7 @@ def parse_message(data, *, nested: bool = False) -> Message:
         message_id=message_id,
         chat_id=chat_id,
         chat_type=chat_type,
-        sender=parse_user(data.get("from")),
+        sender=parse_user(data.get("from"), "from.id"),
         kind=kind,
         text=text,
         caption=caption,
@@ -262,17 +287,19 @@ def parse_callback_query(data) -> CallbackQuery:
     query_id = data.get("id")
     if not isinstance(query_id, str) or not query_id:
         raise Unusable("callback_query has no id")
-    sender = parse_user(data.get("from"))
+    sender = parse_user(data.get("from"), "from.id")
     if sender is None:
         raise Unusable("callback_query has no sender")
     message = data.get("message")
     message_id = chat_id = None
     message_text = ""
     entities: list = []
-    if isinstance(message, dict) and _is_int(message.get("message_id")):
+    if isinstance(message, dict) and _id(message.get("message_id"), "message_id") is not None:
         message_id = message["message_id"]
         try:
             chat_id, _ = _chat(message)
+        except BeyondSixtyFourBits:
+            raise
         except Unusable:
             chat_id = None
         message_text = _str(message.get("text"))
@@ -290,10 +317,13 @@ def parse_callback_query(data) -> CallbackQuery:
     )
 
 
-def parse_chat_member_change(data) -> ChatMemberChange:
+def parse_chat_member_change(data, update_id: int | None = None) -> ChatMemberChange:
     if not isinstance(data, dict):
         raise Unusable("my_chat_member is not an object")
     chat_id, chat_type = _chat(data)
+    date = data.get("date")
+    if not _is_int(date) or not 0 <= date <= MAX_ID:
+        raise Unusable("my_chat_member has no date")
 
     def status(key):
         member = data.get(key)
@@ -305,7 +335,9 @@ def parse_chat_member_change(data) -> ChatMemberChange:
     return ChatMemberChange(
         chat_id=chat_id,
         chat_type=chat_type,
-        sender=parse_user(data.get("from")),
+        sender=parse_user(data.get("from"), "from.id"),
         old_status=status("old_chat_member"),
         new_status=new_status,
+        date=date,
+        update_id=update_id,
     )

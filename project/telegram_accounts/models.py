@@ -29,6 +29,10 @@ class TelegramAccount(models.Model):
     reachable = models.BooleanField(default=True)
     blocked_at = models.DateTimeField(null=True, blank=True)
     unreachable_reason = models.CharField(max_length=200, blank=True)
+    # The newest my_chat_member change applied (its `date`, then its update_id): Telegram
+    # retries late, so an older "kicked" must not undo a newer "member" (bot/flows/chat_member.py).
+    chat_member_date = models.BigIntegerField(null=True, blank=True)
+    chat_member_update_id = models.BigIntegerField(null=True, blank=True)
     linked_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,10 +1,19 @@
 """
 Retrying stored updates whose handling failed (an operator action: `manage.py retry_updates`).
 
-Telegram was answered 2xx for them, so it will not resend: the stored payload is the only
-copy. Each is handled by the same code as on arrival, under the same row lock, so a retry
-racing a late first attempt still handles it once. With `stale_minutes`, updates that are
-still "received" that long after arrival (the function died mid-handling) are retried too.
+What it can find: updates whose handling raised, stored as "failed" with their error in
+the same commit as the update itself (receive_update: one transaction, the handling in a
+savepoint). Telegram was answered 2xx for them, so it will not resend: the stored payload is
+the only copy. Each is handled by the same code as on arrival, under the same row lock, so a
+retry racing a late first attempt still handles it once.
+
+What it cannot find: an update lost to a crash. Storing and handling commit together, so a
+function that dies mid-handling leaves no row at all, and Telegram, having had no 2xx,
+delivers the update again; nothing is left for an operator to retry. `stale_minutes` (rows
+still "received" that long after arrival) therefore only finds rows left by versions that
+committed the insert on its own, before the single transaction. "ignored" updates (unused
+kinds, malformed input such as ids beyond 64 bits, an older my_chat_member) are never
+retried: they would be ignored again.
 """
 
 from __future__ import annotations
