@@ -21,3 +21,9 @@ def notification_settings_path() -> str:
 
 def webhook_max_connections() -> int:
     return int(getattr(settings, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS", 40))
+
+
+def support_ack_again_after() -> float:
+    """Seconds without a staff answer after which a person writing again is told once more that
+    their message arrived and nobody has forgotten them (issue 13 item 4)."""
+    return float(getattr(settings, "SUPPORT_ACK_AGAIN_AFTER", 2 * 60 * 60))

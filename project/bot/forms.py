@@ -25,4 +25,4 @@ class ConversationForm(forms.Form):
         self.fields["assignee"].queryset = get_user_model().objects.filter(is_staff=True, is_active=True).order_by(
             "username"
         )
-        self.fields["assignee"].label_from_instance = lambda user: user.get_full_name() or user.email or user.username
+        self.fields["assignee"].label_from_instance = lambda user: user.display_name  # C4

@@ -15,7 +15,7 @@ from project.bot.flows import support
 from project.bot.forms import ConversationForm, ReplyForm
 from project.bot.models import Conversation
 
-FILTERS = {"open": "Open", "closed": "Closed", "all": "All"}
+FILTERS = {"waiting": "Waiting longest", "open": "Open", "closed": "Closed", "all": "All"}
 
 
 def staff_required(view):
@@ -35,13 +35,19 @@ def inbox(request):
     current = request.GET.get("status", "open")
     if current not in FILTERS:
         current = "open"
-    conversations = Conversation.objects.with_unread().select_related("user", "assignee")
-    if current != "all":
-        conversations = conversations.filter(status=current)
+    if current == "waiting":
+        # Who has waited longest for an answer comes first (issue 13 item 4).
+        conversations = support.waiting_longest().with_unread().select_related("user", "assignee")
+    else:
+        conversations = Conversation.objects.with_unread().select_related("user", "assignee")
+        if current != "all":
+            conversations = conversations.filter(status=current)
+        conversations = conversations.order_by("-last_message_at", "-pk")
     if request.GET.get("mine"):
         conversations = conversations.filter(assignee=request.user)
-    page = Paginator(conversations.order_by("-last_message_at", "-pk"), 50).get_page(request.GET.get("page"))
+    page = Paginator(conversations, 50).get_page(request.GET.get("page"))
     counts = {
+        "waiting": support.waiting_longest().count(),
         "open": Conversation.objects.filter(status=Conversation.Status.OPEN).count(),
         "closed": Conversation.objects.filter(status=Conversation.Status.CLOSED).count(),
     }

@@ -158,7 +158,13 @@ def test_support_message_staff_reply_and_the_reply_in_the_sandbox_chat(bot_stage
     client.force_login(staff)
     client.post(reverse("bot:reply", args=[conversation.pk]), {"text": "We are on it, Ada."})
     assert drain(aws) == 1
-    assert bot_texts(bot_stage, 4242) == ["We are on it, Ada."]
+    # The first message was acknowledged in the webhook's answer (executed by the sandbox, as
+    # Telegram does, with no outbox row); the staff reply went through the outbox.
+    assert bot_texts(bot_stage, 4242) == [
+        "Thanks, we got your message. Someone from our team will answer here, in this chat.",
+        "We are on it, Ada.",
+    ]
+    assert [r.via for r in bot_stage.record() if r.method == "sendMessage"] == ["webhook", "api"]
     thread = client.get(reverse("bot:conversation", args=[conversation.pk])).content.decode()
     assert "We are on it, Ada." in thread and "delivered" in thread
 
@@ -190,3 +196,18 @@ def test_accept_button_pressed_in_the_sandbox(bot_stage, aws):
     assert "reply_markup" not in edited
     answered = [r for r in bot_stage.record() if r.method == "answerCallbackQuery"]
     assert len(answered) == 1 and answered[0].ok
+    assert answered[0].via == "webhook"  # the spinner stopped with the webhook's own answer
+
+
+def test_help_is_answered_in_the_webhooks_response_and_shown_in_the_chat(bot_stage, aws):
+    from project.notifications.models import Delivery
+
+    make_user("ada@example.com", telegram_id=4242, first_name="Ada")
+    bot_stage.add_user(4242, "Ada")
+    bot_stage.user_sends(4242, "/help")
+    bot_stage.user_sends(4242, "/nonsense")
+    bot_stage.wait_for_delivery(timeout=10)
+    texts = bot_texts(bot_stage, 4242)
+    assert len(texts) == 2 and "/settings" in texts[0] and "/nonsense" in texts[1]
+    assert {r.via for r in bot_stage.record() if r.method == "sendMessage"} == {"webhook"}
+    assert not Delivery.objects.exists() and drain(aws) == 0  # no outbox row, nothing queued

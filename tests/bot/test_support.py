@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from project.bot.models import Conversation, SupportMessage
 
-from .conftest import call, deliveries, make_user, message_update, next_update_id
+from .conftest import call, deliveries, make_user, message_update
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_messages_of_every_kind_join_the_persons_conversation(person):
         ("location", "", "", ""),
     ]
     assert [m.summary for m in conversation.messages.all()][1:3] == ["[Photo] the error page", "[Document log.txt] my log"]
-    assert not deliveries()  # nothing is said back automatically
+    assert not deliveries()  # the acknowledgement rides in the webhook's answer, not the outbox
 
 
 def test_a_person_without_an_account_gets_a_conversation_too(db):

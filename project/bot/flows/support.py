@@ -8,6 +8,13 @@ and the like are recorded as such, with their caption; the files stay in Telegra
 read and answer in the inbox on the site (project/bot/views.py); a reply is an outbox row,
 and the thread shows its delivery status. With TELEGRAM_STAFF_GROUP_ID set, each message is
 also forwarded to the staff group (flows/staff_group.py), where replying answers the person.
+
+So that a person can tell their message arrived, the bot acknowledges the first message of a
+conversation (a new one, or one reopened after staff closed it), and once more when they
+write again after SUPPORT_ACK_AGAIN_AFTER with nobody having answered; never more often. The
+acknowledgement needs no result, so it rides in the webhook's answer (contract C2). A staff
+reply ends the wait; closing a conversation tells the person (through the outbox). The
+inbox's "Waiting longest" view lists open conversations by how long the person has waited.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from project.bot import replies
+from project.bot import conf, replies
 from project.bot.models import Conversation, StoredUpdate, SupportMessage
 from project.bot.updates import Message
 from project.telegram_accounts.models import TelegramAccount
@@ -50,6 +57,9 @@ def message_from_person(message: Message, stored: StoredUpdate | None = None) ->
     reopened = conversation.status == Conversation.Status.CLOSED
     conversation.status = Conversation.Status.OPEN
     conversation.last_message_at = now
+    if reopened or conversation.waiting_since is None:
+        conversation.waiting_since, conversation.acknowledgements = now, 0
+    acknowledgement = _acknowledgement(conversation, now)
     conversation.save()
     support_message = SupportMessage.objects.create(
         conversation=conversation,
@@ -65,8 +75,26 @@ def message_from_person(message: Message, stored: StoredUpdate | None = None) ->
     from project.bot.flows import staff_group
 
     staff_group.forward(support_message)
+    if acknowledgement:
+        replies.answer_with(message.chat_id, acknowledgement, {"reopened": reopened},
+                            user=account.user if account else None)
     state = "new" if created else ("reopened" if reopened else "open")
     return True, f"support message {support_message.pk} in {state} conversation {conversation.pk}"
+
+
+def _acknowledgement(conversation: Conversation, now) -> str | None:
+    """Which acknowledgement this message gets (a template), updating the conversation's count."""
+    if conversation.acknowledgements == 0:
+        template = "support_ack"
+    elif conversation.acknowledgements == 1 and (
+        now - conversation.waiting_since
+    ).total_seconds() >= conf.support_ack_again_after():
+        template = "support_ack_again"
+    else:
+        return None
+    conversation.acknowledgements += 1
+    conversation.acknowledged_at = now
+    return template
 
 
 def reply(conversation: Conversation, author, text: str) -> SupportMessage:
@@ -89,7 +117,10 @@ def reply(conversation: Conversation, author, text: str) -> SupportMessage:
             delivery=delivery,
             created_at=now,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, staff_read_at=now)
+        # Answered: nobody waits any more, and the next message starts a new wait.
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=now, staff_read_at=now, waiting_since=None, acknowledgements=0
+        )
     logger.info("staff user %s replied in conversation %s", getattr(author, "pk", None), conversation.pk)
     return support_message
 
@@ -103,6 +134,22 @@ def assign(conversation: Conversation, assignee) -> None:
 
 
 def set_status(conversation: Conversation, status: str) -> None:
+    """Open or close a conversation; closing tells the person (once, however often it is pressed)."""
     if status not in Conversation.Status.values:
         raise ValueError(f"unknown status {status!r}")
-    Conversation.objects.filter(pk=conversation.pk).update(status=status)
+    with transaction.atomic():
+        if status == Conversation.Status.CLOSED:
+            closed = Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.OPEN).update(
+                status=status, waiting_since=None, acknowledgements=0
+            )
+            if closed:
+                replies.say(conversation.telegram_id, "support_closed", {}, user=conversation.user)
+            return
+        Conversation.objects.filter(pk=conversation.pk).update(status=status)
+
+
+def waiting_longest():
+    """Open conversations whose person waits for an answer, longest wait first."""
+    return Conversation.objects.filter(status=Conversation.Status.OPEN, waiting_since__isnull=False).order_by(
+        "waiting_since", "pk"
+    )
