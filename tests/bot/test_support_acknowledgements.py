@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from project.bot.flows import support
 from project.bot.models import Conversation
