@@ -60,6 +60,10 @@ class AwsWorld:
         from infra.rehearse import moto_iam
 
         moto_iam.install()
+        # The resource types moto's CloudFormation lacks (deploy-ops' infra/local/moto_cfn.py).
+        from infra.local import moto_cfn
+
+        moto_cfn.install()
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()

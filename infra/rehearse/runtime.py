@@ -207,9 +207,14 @@ class LambdaRuntime:
         self.hosts_file: Path | None = None
         FUNCTIONS_DIR.mkdir(parents=True, exist_ok=True)
         if hosts:
-            self.hosts_file = FUNCTIONS_DIR / "hosts"
-            base = Path("/etc/hosts").read_text()
-            self.hosts_file.write_text(base + "".join(f"{ip} {host}\n" for host, ip in hosts.items()))
+            self.set_hosts(hosts)
+
+    def set_hosts(self, hosts: dict[str, str]) -> None:
+        """Names the functions resolve through their /etc/hosts (the database's endpoint);
+        workers started from now on see them."""
+        self.hosts_file = FUNCTIONS_DIR / "hosts"
+        base = Path("/etc/hosts").read_text()
+        self.hosts_file.write_text(base + "".join(f"{ip} {host}\n" for host, ip in hosts.items()))
 
     def configuration(self, name: str) -> dict:
         return self.world.client("lambda").get_function_configuration(FunctionName=name)

@@ -1,0 +1,104 @@
+"""
+`make rehearse` (`python -m infra.rehearse`): deploy a whole `dev` stage on this machine
+the documented way, then walk through it as its users would. One line per step; the first
+step that fails stops the rehearsal, says what failed, and the exit status is 1.
+
+Options: --stage dev, --only-deploy (stop after the documented blocks), --keep (leave the
+stage running until Ctrl-C, to look around), --block-timeout SECONDS.
+Logs: var/rehearse/logs/ (each block's output), var/rehearse/functions/<name>/log.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+
+from infra.rehearse import docs_blocks
+from infra.rehearse.stage import BASE_DIR, WORK_DIR, Stage
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Steps:
+    def __init__(self):
+        self.started = time.monotonic()
+        self.count = 0
+
+    def run(self, name: str, action) -> object:
+        self.count += 1
+        began = time.monotonic()
+        try:
+            detail = action()
+        except StepFailed as exc:
+            self.fail(name, str(exc), began)
+        except Exception as exc:  # a bug of the rehearsal or an unexpected answer: say which
+            self.fail(name, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}", began)
+        print(f"ok   {self.count:2}. {name} ({time.monotonic() - began:.1f} s)"
+              + (f": {detail}" if isinstance(detail, str) and detail else ""), flush=True)
+        return detail
+
+    def fail(self, name: str, reason: str, began: float) -> None:
+        print(f"FAIL {self.count:2}. {name} ({time.monotonic() - began:.1f} s): {reason}", flush=True)
+        raise SystemExit(1)
+
+
+def tail(text: str, lines: int = 25) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n        ".join([""] + kept[-lines:])
+
+
+def deploy(stage: Stage, steps: Steps, timeout: float) -> None:
+    blocks, marked = docs_blocks.blocks_of(BASE_DIR / "docs" / "DEPLOY.md")
+    if not marked:
+        print("     (docs/DEPLOY.md marks no block: running the quick path's commands)", flush=True)
+    env = stage.operator_env()
+    for block in blocks:
+        def run(block=block):
+            result = docs_blocks.run_block(block, cwd=BASE_DIR, env=env, answers=stage.answers(), timeout=timeout,
+                                           log_file=WORK_DIR / "logs" / f"block-{block.name}.log")
+            if not result.ok:
+                raise StepFailed(f"docs/DEPLOY.md line {block.line}, block `{block.name}`: {result.reason}"
+                                 + tail(result.output))
+            return ""
+
+        steps.run(f"docs block `{block.name}`", run)
+        if block.name == "stack" and not stage.rds.host:
+            steps.run("RDS instance (a fresh PostgreSQL cluster)", stage.start_database)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.rehearse", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--only-deploy", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--block-timeout", type=float, default=600)
+    args = parser.parse_args(argv)
+
+    stage = Stage(args.stage)
+    steps = Steps()
+    try:
+        steps.run("the stage's world: moto (IAM enforced), network, Lambda runtime, Telegram",
+                  lambda: (stage.start(), f"AWS at {stage.aws_endpoint}")[1])
+        deploy(stage, steps, args.block_timeout)
+        if not args.only_deploy:
+            from infra.rehearse import journey
+
+            journey.walk(stage, steps)
+        print(f"rehearsal passed: {steps.count} steps in {time.monotonic() - steps.started:.0f} s", flush=True)
+        if args.keep:
+            print("the stage keeps running; Ctrl-C stops it", flush=True)
+            while True:
+                time.sleep(3600)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stage.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

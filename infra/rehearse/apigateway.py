@@ -1,0 +1,187 @@
+"""
+API Gateway (REST) in front of the rehearsal's functions, routed by what moto holds.
+
+A request to a custom domain (`dev.meetups.example.com`) goes where the domain's base path
+mapping in moto says (REST API and stage); one to `<api id>.execute-api.<region>.amazonaws.com`
+goes to that API, its first path segment being the stage (as on AWS, where the stage is a
+path prefix). The API's resources and methods in moto decide which Lambda integration
+serves the path (`/` and `/{proxy+}`, what Zappa creates, or any other resource), and the
+function's resource policy must let `apigateway.amazonaws.com` invoke it, or API Gateway
+answers 500 as it does. The request becomes a REST API proxy event (payload 1.0); with the
+API's binary media types `*/*` (Zappa's binary_support) every body arrives base64-encoded.
+The integration times out at 29 s (504) and a function error is a 502, as on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+from werkzeug.wrappers import Request, Response
+
+from infra.rehearse.aws_world import ACCOUNT, REGION, AwsWorld
+
+INTEGRATION_TIMEOUT = 29.0
+MAX_PAYLOAD = 10 * 1024 * 1024
+
+
+def _message(status: int, message: str) -> Response:
+    return Response(json.dumps({"message": message}), status=status,
+                    headers={"Content-Type": "application/json", "x-amzn-ErrorType": "InternalServerErrorException"})
+
+
+class ApiGatewayFront:
+    def __init__(self, world: AwsWorld, runtime):
+        self.world = world
+        self.runtime = runtime
+
+    def __call__(self, environ, start_response):
+        return self.handle(Request(environ))(environ, start_response)
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def target(self, host: str, path: str) -> tuple[str, str, str, str] | None:
+        """(rest api id, stage, path inside the API, base path) for a request, per moto."""
+        apigw = self.world.client("apigateway")
+        if ".execute-api." in host:
+            api_id = host.split(".", 1)[0]
+            stage, _, rest = path.lstrip("/").partition("/")
+            return (api_id, stage, "/" + rest, f"/{stage}") if stage else None
+        try:
+            apigw.get_domain_name(domainName=host)
+        except apigw.exceptions.NotFoundException:
+            return None
+        mappings = apigw.get_base_path_mappings(domainName=host).get("items", [])
+        by_path = {("" if m.get("basePath") in (None, "(none)") else m["basePath"]): m for m in mappings}
+        first, _, rest = path.lstrip("/").partition("/")
+        if first in by_path and first:
+            mapping = by_path[first]
+            return mapping["restApiId"], mapping.get("stage", ""), "/" + rest, f"/{first}"
+        if "" in by_path:
+            mapping = by_path[""]
+            return mapping["restApiId"], mapping.get("stage", ""), path, ""
+        return None
+
+    def integration(self, api_id: str, path: str, method: str) -> tuple[str, str, dict] | None:
+        """(function name, resource path, path parameters) of the Lambda integration."""
+        apigw = self.world.client("apigateway")
+        resources = apigw.get_resources(restApiId=api_id, limit=500)["items"]
+        exact = [r for r in resources if r["path"] == path]
+        greedy = [r for r in resources if r["path"].endswith("/{proxy+}")
+                  and path.startswith(r["path"][: -len("{proxy+}")]) and len(path) > len(r["path"]) - len("{proxy+}")]
+        for resource, params in ([(r, {}) for r in exact] +
+                                 [(r, {"proxy": path[len(r["path"]) - len("{proxy+}"):]}) for r in greedy]):
+            methods = resource.get("resourceMethods") or {}
+            for verb in (method, "ANY"):
+                if verb in methods:
+                    integration = apigw.get_integration(restApiId=api_id, resourceId=resource["id"], httpMethod=verb)
+                    uri = integration.get("uri", "")
+                    if ":lambda:path/" in uri:
+                        function_arn = uri.split("/functions/", 1)[1].split("/invocations", 1)[0]
+                        return function_arn.split(":")[6], resource["path"], params
+        return None
+
+    def may_invoke(self, function: str, source_arn: str) -> bool:
+        """The function's resource policy lets API Gateway invoke it for this method's ARN
+        (`arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<resource path>`)."""
+        lam = self.world.client("lambda")
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        except lam.exceptions.ResourceNotFoundException:
+            return False
+        from infra.rehearse.moto_iam import Unsupported, conditions_hold, matches
+
+        for statement in policy.get("Statement", []):
+            principal = statement.get("Principal")
+            service = principal.get("Service") if isinstance(principal, dict) else principal
+            actions = statement.get("Action")
+            actions = actions if isinstance(actions, list) else [actions]
+            if statement.get("Effect") != "Allow" or service not in ("apigateway.amazonaws.com", "*"):
+                continue
+            if not any(matches(a, "lambda:InvokeFunction", ignore_case=True) for a in actions):
+                continue
+            try:
+                if conditions_hold(statement.get("Condition"), {"aws:sourcearn": source_arn}):
+                    return True
+            except Unsupported:
+                continue
+        return False
+
+    # --- one request ----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        host = (request.host or "").split(":")[0].lower()
+        target = self.target(host, request.path)
+        if target is None:
+            return _message(403, "Forbidden")
+        api_id, stage, inner_path, base_path = target
+        found = self.integration(api_id, inner_path, request.method)
+        if found is None:
+            return _message(403, "Missing Authentication Token")
+        function, resource_path, params = found
+        source_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/{request.method}{resource_path}"
+        if not self.may_invoke(function, source_arn):
+            return _message(500, "Internal server error")  # "Invalid permissions on Lambda function"
+        body = request.get_data()
+        if len(body) > MAX_PAYLOAD:
+            return _message(413, "Request Too Long")
+        event = self.event(request, api_id, stage, inner_path, base_path, resource_path, params, body)
+        started = time.monotonic()
+        invocation = self.runtime.invoke(function, event)
+        if time.monotonic() - started > INTEGRATION_TIMEOUT:
+            return _message(504, "Endpoint request timed out")
+        if invocation.failed or not isinstance(invocation.result, dict) or "statusCode" not in invocation.result:
+            return _message(502, "Internal server error")
+        return self.response(invocation.result)
+
+    def event(self, request: Request, api_id, stage, path, base_path, resource_path, params, body: bytes) -> dict:
+        apigw = self.world.client("apigateway")
+        binary_types = apigw.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
+        as_binary = "*/*" in [t.replace("~1", "/") for t in binary_types]
+        multi: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            multi.setdefault(name, []).append(value)
+        query: dict[str, list[str]] = {k: request.args.getlist(k) for k in request.args}
+        if as_binary and body:
+            payload, is_base64 = base64.b64encode(body).decode(), True
+        else:
+            try:
+                payload, is_base64 = (body.decode("utf-8") if body else None), False
+            except UnicodeDecodeError:
+                payload, is_base64 = base64.b64encode(body).decode(), True
+        return {
+            "resource": resource_path,
+            "path": base_path + path if base_path else path,
+            "httpMethod": request.method,
+            "headers": {k: v[-1] for k, v in multi.items()},
+            "multiValueHeaders": multi,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource_path, "httpMethod": request.method, "path": f"/{stage}{path}",
+                "stage": stage, "apiId": api_id, "accountId": ACCOUNT, "domainName": request.host,
+                "requestId": str(uuid.uuid4()), "protocol": "HTTP/1.1", "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": request.remote_addr or "127.0.0.1",
+                             "userAgent": request.headers.get("User-Agent", "")},
+            },
+            "body": payload,
+            "isBase64Encoded": is_base64,
+        }
+
+    @staticmethod
+    def response(result: dict) -> Response:
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+        response = Response(raw, status=int(result["statusCode"]))
+        response.headers.clear()
+        for name, value in (result.get("headers") or {}).items():
+            response.headers[name] = str(value)
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            response.headers.remove(name)
+            for value in values:
+                response.headers.add(name, str(value))
+        return response

@@ -1,0 +1,2 @@
+def walk(stage, steps):
+    pass
