@@ -5,7 +5,8 @@ Runs the `make dev` stack (`infra/local/devstack.py`: moto, the Telegram sandbox
 gateway and handler, the sender fed from the queue, the site) on free ports from a fresh
 `git worktree` of REV (default HEAD; `--rev 98eca47` is the code before webhook answers),
 with its own SQLite database, so neither another `make dev` nor the checkout's var/ is
-touched and "before" stays reproducible. A fake user gets BENCH_PRESSES (default 60)
+touched and "before" stays reproducible. With several revs, all their stacks run at once
+and the presses take turns between them. A fake user gets BENCH_PRESSES (default 60)
 match-request notifications with Accept / Decline buttons (written by `notify()` through
 the outbox, as the site does) and presses Accept under each in turn, through the sandbox's
 chat page (`POST /chat/<id>/press`), waiting for the edited message before the next press.
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench._worktree import short, worktree
@@ -128,60 +130,75 @@ class Stack:
         return {**self.env, **local, "OUTBOX_QUEUE_URL": f"{aws}/123456789012/outbox-local"}
 
 
-def measure(checkout: Path, presses: int) -> dict:
-    import httpx
+class Presses:
+    """One checkout's stack, seeded with `presses` notifications, pressed one at a time."""
 
-    with tempfile.TemporaryDirectory() as tmp, Stack(checkout, tmp) as stack:
-        client = httpx.Client(base_url=stack.sandbox, timeout=30, trust_env=False)
-        client.post("/users", data={"id": FAKE_USER, "first_name": "Ada"})
-        client.post(f"/chat/{FAKE_USER}/start")
-        seeded = subprocess.run([PY, "-c", SEED, str(FAKE_USER), str(presses)], cwd=checkout,
-                                env=stack.django_env(), capture_output=True, text=True)
+    def __init__(self, checkout: Path, presses: int, tmp: str):
+        import httpx
+
+        self.checkout, self.presses = checkout, presses
+        self.stack = Stack(checkout, tmp)
+        self.client = httpx.Client(base_url=self.stack.sandbox, timeout=30, trust_env=False)
+        self.pressed_at: list[tuple[int, float]] = []
+
+    def __enter__(self):
+        self.stack.__enter__()
+        self.client.post("/users", data={"id": FAKE_USER, "first_name": "Ada"})
+        self.client.post(f"/chat/{FAKE_USER}/start")
+        seeded = subprocess.run([PY, "-c", SEED, str(FAKE_USER), str(self.presses)], cwd=self.checkout,
+                                env=self.stack.django_env(), capture_output=True, text=True)
         if seeded.returncode:
             raise RuntimeError(seeded.stderr[-3000:])
-        request_ids = json.loads(seeded.stdout.strip().splitlines()[-1])
+        self.request_ids = json.loads(seeded.stdout.strip().splitlines()[-1])
+        self.messages = self._wait(self._notification_ids, f"{self.presses} notifications in the chat", 180)
+        return self
 
-        def chat() -> list[dict]:
-            return client.get(f"/chat/{FAKE_USER}/messages.json").json()["messages"]
+    def __exit__(self, *exc):
+        self.client.close()
+        self.stack.__exit__(*exc)
 
-        def wait(check, what: str, timeout: float = 30.0):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                found = check()
-                if found:
-                    return found
-                time.sleep(0.05)  # how soon the next press goes; the figures come from the record
-            raise RuntimeError(f"{what} did not happen within {timeout} s")
+    def _chat(self) -> list[dict]:
+        return self.client.get(f"/chat/{FAKE_USER}/messages.json").json()["messages"]
 
-        def notification_ids():
-            ids = {}
-            for m in chat():
-                for row in (m.get("reply_markup") or {}).get("inline_keyboard", []):
-                    for b in row:
-                        if b.get("callback_data", "").endswith(":accept"):
-                            ids[int(b["callback_data"].split(":")[1])] = m["message_id"]
-            return ids if len(ids) == presses else None
+    @staticmethod
+    def _wait(check, what: str, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(0.05)  # how soon the next press goes; the figures come from the record
+        raise RuntimeError(f"{what} did not happen within {timeout} s")
 
-        messages = wait(notification_ids, f"{presses} notifications in the chat", 120)
-        pressed_at = []
-        for request_id in request_ids:
-            message_id = messages[request_id]
-            pressed_at.append((message_id, time.time()))
-            client.post(f"/chat/{FAKE_USER}/press", data={"message_id": message_id, "data": f"mr:{request_id}:accept"})
-            wait(lambda: any(m["message_id"] == message_id and "edit_date" in m and not m.get("reply_markup")
-                             for m in chat()), f"the edit of message {message_id}")
-        record = client.get("/_sandbox/record").json()["record"]
+    def _notification_ids(self):
+        ids = {}
+        for m in self._chat():
+            for row in (m.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    if b.get("callback_data", "").endswith(":accept"):
+                        ids[int(b["callback_data"].split(":")[1])] = m["message_id"]
+        return ids if len(ids) == self.presses else None
 
-    answers = [r for r in record if r["method"] == "answerCallbackQuery" and r["ok"]]
-    edits = {r["params"].get("message_id") and int(r["params"]["message_id"]): r for r in record
-             if r["method"] == "editMessageText" and r["ok"]}
-    # Presses are one at a time, so the n-th answered query belongs to the n-th press.
-    if len(answers) != presses:
-        raise RuntimeError(f"{len(answers)} callback answers for {presses} presses")
-    spinner = [(answer["time"] - at) * 1000 for (_, at), answer in zip(pressed_at, answers)]
-    edited = [(edits[message_id]["time"] - at) * 1000 for message_id, at in pressed_at]
-    via = sorted({r.get("via", "outbox (sender)") for r in answers})
-    return {"spinner": spinner, "edited": edited, "answered_via": via}
+    def press(self, n: int) -> None:
+        """Press Accept under the n-th notification and wait until the message shows the answer."""
+        request_id = self.request_ids[n]
+        message_id = self.messages[request_id]
+        self.pressed_at.append((message_id, time.time()))
+        self.client.post(f"/chat/{FAKE_USER}/press", data={"message_id": message_id, "data": f"mr:{request_id}:accept"})
+        self._wait(lambda: any(m["message_id"] == message_id and "edit_date" in m and not m.get("reply_markup")
+                               for m in self._chat()), f"the edit of message {message_id}")
+
+    def result(self) -> dict:
+        record = self.client.get("/_sandbox/record").json()["record"]
+        answers = [r for r in record if r["method"] == "answerCallbackQuery" and r["ok"]]
+        edits = {int(r["params"]["message_id"]): r for r in record if r["method"] == "editMessageText" and r["ok"]}
+        # Presses are one at a time, so the n-th answered query belongs to the n-th press.
+        if len(answers) != len(self.pressed_at):
+            raise RuntimeError(f"{len(answers)} callback answers for {len(self.pressed_at)} presses")
+        spinner = [(answer["time"] - at) * 1000 for (_, at), answer in zip(self.pressed_at, answers)]
+        edited = [(edits[message_id]["time"] - at) * 1000 for message_id, at in self.pressed_at]
+        via = sorted({"webhook answer" if r.get("via") == "webhook" else "outbox (sender)" for r in answers})
+        return {"spinner": spinner, "edited": edited, "answered_via": via}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,13 +206,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", action="append", help="git revision(s) to measure (default: HEAD)")
     parser.add_argument("--presses", type=int, default=PRESSES)
     args = parser.parse_args(argv if argv is not None else [])
-    revs = args.rev or ["HEAD"]
+    commits = [short(rev) for rev in (args.rev or ["HEAD"])]
+    with ExitStack() as stack:
+        runs = []
+        for commit in commits:
+            checkout = stack.enter_context(worktree(commit))
+            runs.append(stack.enter_context(Presses(checkout, args.presses, stack.enter_context(
+                tempfile.TemporaryDirectory()))))
+        # Every stack runs at once and the presses take turns, so a busy spell on a shared
+        # machine weighs on each commit alike.
+        for n in range(args.presses):
+            for run in runs:
+                run.press(n)
+        results = [run.result() for run in runs]
     print(f"Button press in make dev: {args.presses} presses of Accept, one at a time; ms from the press")
     print(f"{'rev':<10} {'to':<22} {'p50':>7} {'p90':>7} {'max':>7}  callback answered by")
-    for rev in revs:
-        commit = short(rev)
-        with worktree(commit) as checkout:
-            result = measure(checkout, args.presses)
+    for commit, result in zip(commits, results):
         for what, label in (("spinner", "spinner stops"), ("edited", "message edited")):
             values = result[what]
             print(f"{commit:<10} {label:<22} {_pct(values, .5):7.0f} {_pct(values, .9):7.0f} {max(values):7.0f}"
