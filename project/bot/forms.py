@@ -13,6 +13,15 @@ class ReplyForm(forms.Form):
         help_text="Sent to the person in Telegram, as plain text.",
     )
 
+    def clean_text(self):
+        text = self.cleaned_data["text"]
+        # Telegram measures in UTF-16 code units: 4096 emoji are 8192 of them.
+        if len(text.encode("utf-16-le")) // 2 > MAX_REPLY_LENGTH:
+            raise forms.ValidationError(
+                f"Telegram takes at most {MAX_REPLY_LENGTH} characters in one message (an emoji counts as two)."
+            )
+        return text
+
 
 class ConversationForm(forms.Form):
     """Assign the conversation and open or close it."""

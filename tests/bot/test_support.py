@@ -162,3 +162,14 @@ def test_messages_are_forwarded_to_the_staff_group_and_a_reply_there_answers(set
     make_user("nosy@example.com", telegram_id=8181)
     call(message_update(8181, "me too", chat={"id": GROUP, "type": "supergroup"}, reply_to_message=quoted))
     assert len(deliveries(4242, "sendMessage")) == 1
+
+
+def test_a_reply_too_long_for_telegram_is_a_form_error_not_a_500(client, staff, person):
+    call(message_update(4242, "hello"))
+    conversation = Conversation.objects.get()
+    client.force_login(staff)
+    response = client.post(reverse("bot:reply", args=[conversation.pk]), {"text": "🎉" * 2049})  # 4098 in UTF-16
+    assert response.status_code == 400
+    assert "at most 4096 characters" in response.content.decode()
+    assert not deliveries(4242)
+    assert client.post(reverse("bot:reply", args=[conversation.pk]), {"text": "🎉" * 2048}).status_code == 302

@@ -102,8 +102,9 @@ def reply(conversation: Conversation, author, text: str) -> SupportMessage:
     text = (text or "").strip()
     if not text:
         raise EmptyReply("A reply needs some text.")
-    if len(text) > MAX_REPLY_LENGTH:
-        raise ValueError(f"A reply can be at most {MAX_REPLY_LENGTH} characters.")
+    # Telegram counts in UTF-16 code units (an emoji is two), so that is what is measured.
+    if len(text.encode("utf-16-le")) // 2 > MAX_REPLY_LENGTH:
+        raise ValueError(f"A reply can be at most {MAX_REPLY_LENGTH} characters (an emoji counts as two).")
     with transaction.atomic():
         now = timezone.now()
         # Plain text, no parse mode: whatever staff type arrives exactly as typed.
