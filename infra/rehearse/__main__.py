@@ -15,12 +15,9 @@ import sys
 import time
 import traceback
 
-from infra.rehearse import docs_blocks
+from infra.rehearse import docs_blocks, journey
+from infra.rehearse.journey import StepFailed
 from infra.rehearse.stage import BASE_DIR, WORK_DIR, Stage
-
-
-class StepFailed(Exception):
-    pass
 
 
 class Steps:
@@ -85,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
                   lambda: (stage.start(), f"AWS at {stage.aws_endpoint}")[1])
         deploy(stage, steps, args.block_timeout)
         if not args.only_deploy:
-            from infra.rehearse import journey
-
             journey.walk(stage, steps)
         print(f"rehearsal passed: {steps.count} steps in {time.monotonic() - steps.started:.0f} s", flush=True)
         if args.keep:

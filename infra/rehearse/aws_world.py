@@ -81,6 +81,10 @@ class AwsWorld:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        # moto's settings are per process: leave it as other users of moto in it expect.
+        from moto import settings
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
 
     def _user(self, name: str, policy: dict) -> Keys:
         from moto.iam.models import iam_backends

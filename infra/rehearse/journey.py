@@ -1,2 +1,241 @@
-def walk(stage, steps):
+"""
+The rehearsed stage, used as its people use it: every step over HTTPS to the stage's own
+domains (API Gateway -> the functions), the mail read from what SES sent in moto, Telegram
+played by the sandbox (its users press buttons and type in their chats; the bot's messages
+come from the sender function through the Bot API). One line per step (see __main__.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from html import unescape
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+LINK = re.compile(r"https://[^\s\"'<>]+/accounts/login/link/[^\s\"'<>]+")
+CODE = re.compile(r"\b([A-Z0-9]{6,8})\b")
+
+
+class StepFailed(Exception):
     pass
+
+
+def wait_for(what: str, check, timeout: float = 45.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise StepFailed(f"{what} did not happen within {timeout:.0f} s")
+
+
+class Browser:
+    """A person's browser: cookies, CSRF as Django expects over HTTPS, redirects followed
+    by hand so each hop is checked."""
+
+    def __init__(self, stage, name: str):
+        self.stage = stage
+        self.name = name
+        self.site = f"https://{stage.config.domain}"
+        self.http = stage.network.httpx_client(timeout=60, follow_redirects=False)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") else self.site + path
+
+    def get(self, path: str, *, expect=(200,)):
+        answer = self.http.get(self.url(path))
+        self._check("GET", path, answer, expect)
+        return answer
+
+    def post(self, path: str, data: dict, *, expect=(302, 303)):
+        url = self.url(path)
+        token = self.http.cookies.get("csrftoken")
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        answer = self.http.post(url, data={**({"csrfmiddlewaretoken": token} if token else {}), **data},
+                                headers={"Referer": url, "Origin": origin})
+        self._check("POST", path, answer, expect)
+        return answer
+
+    def _check(self, verb, path, answer, expect):
+        if answer.status_code not in expect:
+            body = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer.text))[:300]
+            raise StepFailed(f"{self.name}: {verb} {path} answered {answer.status_code}, expected "
+                             f"{'/'.join(map(str, expect))}: {body}")
+
+    def follow(self, answer, *, limit: int = 6):
+        for _ in range(limit):
+            if answer.status_code not in (301, 302, 303):
+                return answer
+            answer = self.get(urljoin(str(answer.url), answer.headers["location"]), expect=(200, 301, 302, 303))
+        return answer
+
+    def signed_in(self) -> bool:
+        return self.http.get(self.url("/accounts/")).status_code == 200
+
+
+# --- mail -------------------------------------------------------------------------------------
+
+def mail_to(stage, address: str, after: int) -> str:
+    def newest():
+        sent = stage.world.sent_emails()[after:]
+        found = [m for m in sent if address in (m.get("raw") or "") or address in str(m.get("destinations"))]
+        return found[-1] if found else None
+
+    message = wait_for(f"an email to {address} in SES's sent mail", newest)
+    raw = message.get("raw") or message.get("body") or ""
+    import email as email_lib
+
+    parsed = email_lib.message_from_string(raw)
+    parts = [p for p in parsed.walk() if p.get_content_type() == "text/plain"] or [parsed]
+    return "\n".join(p.get_payload(decode=True).decode("utf-8", "replace") for p in parts if p.get_payload(decode=True))
+
+
+def request_sign_in_mail(stage, browser: Browser, address: str) -> str:
+    before = len(stage.world.sent_emails())
+    browser.get("/accounts/login/")
+    answer = browser.post("/accounts/login/", {"email": address})
+    if "/accounts/login/code/confirm/" not in answer.headers.get("location", ""):
+        raise StepFailed(f"the sign-in form sent {browser.name} to {answer.headers.get('location')}")
+    return mail_to(stage, address, before)
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+def site_answers(stage, people):
+    browser = Browser(stage, "a visitor")
+    answer = browser.get("/")
+    return f"https://{stage.config.domain}/ answered {answer.status_code}"
+
+
+def email_link(stage, people):
+    ada = people["ada"] = Browser(stage, "Ada")
+    body = request_sign_in_mail(stage, ada, "ada@example.com")
+    link = LINK.search(body)
+    if not link:
+        raise StepFailed("the sign-in email has no sign-in link")
+    page = ada.get(link.group(0))
+    form = re.search(r'<form[^>]*method="post"[^>]*action="([^"]*)"', page.text)
+    ada.follow(ada.post(unescape(form.group(1)) if form and form.group(1) else link.group(0), {}))
+    if not ada.signed_in():
+        raise StepFailed("Ada followed the link and pressed the button, but is not signed in")
+    return "the link opened a page whose button signed Ada in"
+
+
+def email_code(stage, people):
+    bea = people["bea"] = Browser(stage, "Bea")
+    body = request_sign_in_mail(stage, bea, "bea@example.com")
+    code = CODE.search(body.split("code", 1)[-1]) or CODE.search(body)
+    if not code:
+        raise StepFailed("the sign-in email has no code")
+    bea.follow(bea.post("/accounts/login/code/confirm/", {"code": code.group(1)}))
+    if not bea.signed_in():
+        raise StepFailed("Bea typed the code but is not signed in")
+    return "the code from the email signed Bea in"
+
+
+def _to_telegram(browser: Browser, login_path: str) -> str:
+    browser.get(login_path)
+    answer = browser.post(login_path, {})
+    location = answer.headers["location"]
+    if not location.startswith("https://oauth.telegram.org/auth?"):
+        raise StepFailed(f"the site sent {browser.name} to {location}, not to Telegram's /auth")
+    return location
+
+
+def _telegram_decides(stage, browser: Browser, auth_url: str, **user) -> str:
+    """On Telegram's page, the person (a new fake user) confirms: where Telegram sends them back."""
+    page = browser.http.get(auth_url)
+    if page.status_code != 200:
+        raise StepFailed(f"Telegram's sign-in page answered {page.status_code}")
+    form = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
+    form.update({"user_id": "new", **user})
+    answer = browser.http.post("https://oauth.telegram.org/auth", data=form)
+    if answer.status_code not in (302, 303):
+        raise StepFailed(f"Telegram refused the sign-in: {answer.status_code} {answer.text[:200]}")
+    return answer.headers["location"]
+
+
+def telegram_legacy(stage, people):
+    tess = people["tess"] = Browser(stage, "Tess")
+    auth_url = _to_telegram(tess, "/accounts/telegram/login/?process=login")
+    back = _telegram_decides(stage, tess, auth_url, new_id="5550001", first_name="Tess", username="tess")
+    base, _, fragment = back.partition("#")
+    result = fragment.partition("tgAuthResult=")[2]
+    tess.get(base)
+    tess.follow(tess.post(base, {"tgAuthResult": result}))
+    if not tess.signed_in():
+        raise StepFailed("Telegram's signed result came back, but Tess is not signed in")
+    people["tess_id"] = 5550001
+    return "Tess signed in with Telegram's signed redirect (and allowed the bot to write)"
+
+
+def telegram_oidc(stage, people):
+    otto = people["otto"] = Browser(stage, "Otto")
+    auth_url = _to_telegram(otto, "/accounts/oidc/telegram-oidc/login/?process=login")
+    back = _telegram_decides(stage, otto, auth_url, new_id="5550002", first_name="Otto")
+    otto.follow(otto.get(back, expect=(302, 303)))
+    if not otto.signed_in():
+        raise StepFailed("Telegram's code came back, but Otto is not signed in (the token exchange failed?)")
+    return "Otto signed in by OpenID Connect (the site exchanged the code at Telegram's /token)"
+
+
+def _profile(browser: Browser, name: str) -> None:
+    browser.get("/people/profile/")
+    browser.post("/people/profile/", {"display_name": name, "bio": "", "discoverable": "on"})
+
+
+def _request_to(stage, sender: Browser, name: str, message: str) -> None:
+    page = sender.get("/people/")
+    found = re.search(r'href="(/people/(\d+)/request/)"[^>]*>(?:(?!</a>).)*?' + re.escape(name), page.text, re.S) \
+        or re.search(re.escape(name) + r'(?:(?!/people/\d+/request/).)*?href="(/people/(\d+)/request/)"', page.text, re.S)
+    if not found:
+        raise StepFailed(f"{name} is not on {sender.name}'s people page")
+    sender.get(found.group(1))
+    sender.post(found.group(1), {"message": message})
+
+
+def match_request(stage, people):
+    _profile(people["tess"], "Tess")
+    _request_to(stage, people["ada"], "Tess", "Coffee on Saturday?")
+    tess_id = people["tess_id"]
+
+    def request_in_chat():
+        for message in stage.telegram.messages(tess_id):
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if str(button.get("callback_data", "")).endswith(":accept"):
+                        return message, button["callback_data"]
+        return None
+
+    people["request_message"] = wait_for("the match request in Tess's Telegram chat", request_in_chat, timeout=60)
+    return "site -> SQS -> sender -> Telegram: the request is in Tess's chat with its buttons"
+
+
+def accept_in_chat(stage, people):
+    message, data = people["request_message"]
+    stage.telegram.user_presses(people["tess_id"], message["message_id"], data)
+
+    def accepted():
+        page = people["ada"].get("/requests/")
+        return "ccepted" in page.text
+
+    wait_for("Ada's requests page showing the request accepted", accepted, timeout=60)
+    return "Telegram -> webhook (HTTPS, secret header) -> accepted; Ada's page says so"
+
+
+STEPS = [
+    ("the site answers at its custom domain", site_answers),
+    ("email sign-in by link (mail from SES)", email_link),
+    ("email sign-in by code (mail from SES)", email_code),
+    ("Telegram sign-in, signed redirect (legacy)", telegram_legacy),
+    ("Telegram sign-in, OpenID Connect", telegram_oidc),
+    ("a match request reaches Telegram (site -> SQS -> sender -> Telegram)", match_request),
+    ("Accept pressed in the chat (Telegram -> webhook)", accept_in_chat),
+]
+
+
+def walk(stage, steps) -> None:
+    people: dict = {}
+    for name, step in STEPS:
+        steps.run(name, lambda step=step: step(stage, people))

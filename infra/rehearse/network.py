@@ -135,7 +135,15 @@ class Network:
         if route is None:
             start_response("421 Misdirected Request", [("Content-Type", "text/plain")])
             return [f"no such host in the rehearsal: {host}\n".encode()]
-        return route.app(environ, start_response)
+        try:
+            return route.app(environ, start_response)
+        except Exception:  # a bug of the rehearsal, not an answer of AWS: keep its traceback
+            import traceback
+
+            with open(self.directory.parent / "logs" / "network-errors.log", "a") as log:
+                log.write(f"{route.name} {environ.get('REQUEST_METHOD')} {host}{environ.get('PATH_INFO')}\n"
+                          f"{traceback.format_exc()}\n")
+            raise
 
     def start(self) -> "Network":
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

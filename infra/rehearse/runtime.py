@@ -99,7 +99,7 @@ class Worker:
         read_fd, write_fd = os.pipe()
         script = mount_script(task_root, hosts_file)
         self.process = subprocess.Popen(
-            ["unshare", "-m", "sh", "-c", script, "lambda-worker", python311(),
+            ["unshare", "-m", "bash", "-c", script, "lambda-worker", python311(),
              str(Path(env["LAMBDA_RUNTIME_DIR"]) / "bootstrap.py"), str(write_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=env, pass_fds=(write_fd,), start_new_session=True, text=True, bufsize=1,
@@ -113,7 +113,13 @@ class Worker:
         self.init_error: dict | None = None
         first = self._result(timeout=max(self.timeout, 10.0))  # Lambda's init phase: up to 10 s
         if first is None:
-            self.init_error = {"errorType": "Runtime.InitError", "errorMessage": "the function did not start:\n"
+            try:
+                code = self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = "still running"
+            self._reader.join(timeout=2)
+            self.init_error = {"errorType": "Runtime.InitError",
+                               "errorMessage": f"the function did not start (exit: {code}):\n"
                                + "\n".join(list(self.lines)[-30:])}
         elif "init_error" in first:
             self.init_error = first["init_error"]
@@ -195,6 +201,14 @@ def mount_script(task_root: Path, hosts_file: Path | None) -> str:
 
 
 class LambdaRuntime:
+    # What Lambda itself sets in every function's environment (besides its configuration).
+    RESERVED = frozenset({
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_EXECUTION_ENV", "AWS_REGION", "AWS_DEFAULT_REGION", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        "_HANDLER", "TZ", "LANG", "PATH", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    })
+
     def __init__(self, world: AwsWorld, *, network_env: dict[str, str] | None = None,
                  hosts: dict[str, str] | None = None, log=print):
         check_isolation()
