@@ -3,13 +3,14 @@
 # make bench run the benchmarks (figures go to docs/BENCHMARKS.md)
 # make smoke check a running `make dev` end to end (match request -> sandbox chat -> answer)
 # make package build a stage's three Lambda packages as they are uploaded (STAGE=dev|prod), checked
+# make rehearse deploy a whole dev stage on this machine the documented way, under AWS's rules (docs/REHEARSAL.md)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install dev smoke test test-postgres bench lint collectstatic clean package
+.PHONY: install dev smoke test test-postgres bench lint collectstatic clean package rehearse
 
 # The stamp's name is the requirements' checksum, so it changes exactly when they do. Order-only
 # prerequisites (after |): a fresh clone's newer file times must not reinstall a venv that is
@@ -43,6 +44,9 @@ collectstatic: install
 
 package: install
 	$(PY) -m infra.aws.package --stage $${STAGE:-dev}
+
+rehearse: install
+	$(PY) -m infra.rehearse
 
 lint: install
 	$(VENV)/bin/cfn-lint infra/aws/*.yaml
