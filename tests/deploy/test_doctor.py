@@ -342,18 +342,41 @@ def test_the_sweep_schedule_disabled(healthy):
     assert "aws events enable-rule --name meetups-test-outbox-sweep" in problem(doctor(), "sweep")
 
 
-def test_an_unconfirmed_alarm_subscription(healthy):
+def _alarm_subscription():
+    """The stage's one alarm subscription in moto's SNS backend. moto (in this process: the
+    tests' moto server is threaded) confirms every subscription at once and has no API to
+    undo that; its backend state is where AWS's answer for an unconfirmed one is planted."""
     from moto.sns.models import sns_backends
 
-    for subscription in sns_backends["123456789012"]["eu-central-1"].subscriptions.values():
-        subscription._attributes = {**getattr(subscription, "_attributes", {})}
-        subscription.confirmed = False
+    (subscription,) = sns_backends["123456789012"]["eu-central-1"].subscriptions.values()
+    return subscription
+
+
+@pytest.mark.parametrize("seen_as", ["attribute", "listing"])
+def test_an_unconfirmed_alarm_subscription(healthy, seen_as):
+    """AWS shows an email subscription nobody confirmed in two ways: GetSubscriptionAttributes
+    says PendingConfirmation "true" (for the ARN CloudFormation's AWS::SNS::Subscription gets
+    back), and ListSubscriptionsByTopic gives "PendingConfirmation" in place of its ARN."""
     sns = healthy["aws"].client("sns")
-    (sub,) = sns.list_subscriptions()["Subscriptions"]
-    attrs = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
-    if attrs.get("PendingConfirmation") != "true":
-        pytest.skip("moto cannot show an unconfirmed email subscription")
-    assert "not confirmed" in problem(doctor(), "alarm mail")
+    subscription = _alarm_subscription()
+    if seen_as == "attribute":
+        subscription.attributes["PendingConfirmation"] = "true"
+        attributes = sns.get_subscription_attributes(SubscriptionArn=subscription.arn)["Attributes"]
+        assert attributes["PendingConfirmation"] == "true"
+    else:
+        subscription.arn = "PendingConfirmation"
+        (listed,) = sns.list_subscriptions()["Subscriptions"]
+        assert listed["SubscriptionArn"] == "PendingConfirmation"
+    message = problem(doctor(), "alarm mail")
+    assert "The alarm subscription of ops@example.com is not confirmed" in message
+    assert "click the link in AWS's confirmation mail" in message
+
+
+def test_a_confirmed_alarm_subscription_is_not_a_problem(healthy):
+    """The control for the test above: moto's own state, as AWS shows a confirmed one."""
+    attributes = healthy["aws"].client("sns").get_subscription_attributes(SubscriptionArn=_alarm_subscription().arn)["Attributes"]
+    assert attributes["PendingConfirmation"] == "false"
+    assert [(f.level, f.message) for f in doctor().of("alarm mail")] == [("ok", "Alarms mail ops@example.com (confirmed).")]
 
 
 def test_a_log_group_without_retention(healthy):

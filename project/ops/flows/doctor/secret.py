@@ -8,7 +8,7 @@ from django.conf import settings
 
 from project.ops import conf
 
-from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, error_text
+from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, error_text, zappa
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def check_secret(report: Report, ctx: Context) -> None:
         wanted["telegram_oidc_client_secret"] = "run put_stage_secret telegram_oidc_client_secret (BotFather > Web Login)"
     if not conf.functions_have_database_url():
         # The functions' environment has no DATABASE_URL: settings.py reads it from here.
-        wanted["database_url"] = f"run zappa invoke {settings.STAGE}_manage project.ops.database_setup.handler (it creates the database and writes it)"
+        wanted["database_url"] = f"run {zappa(f'invoke {settings.STAGE}_manage project.ops.database_setup.handler')} (it creates the database and writes it)"
     empty_fix = {
         stage_secret.STAGE_SECRET: "run put_bot_token (it generates the webhook secret and the Django key)",
         stage_secret.BOT_TOKEN_SECRET: "run put_bot_token",
@@ -123,7 +123,7 @@ def check_get_me(report: Report, ctx: Context) -> None:
     try:
         me = telegram_api.call(ctx.secret["telegram_bot_token"], get_me)
     except Exception as exc:
-        report.add("getMe", PROBLEM, f"getMe failed: {telegram_api.describeerror_text(exc)}.")
+        report.add("getMe", PROBLEM, f"getMe failed: {telegram_api.describe_error(exc)}.")
         ctx.token_ok = False
         return
     wanted = (settings.TELEGRAM_BOT_USERNAME or "").lstrip("@").lower()

@@ -26,7 +26,7 @@ def check_webhook(report: Report, ctx: Context) -> None:
     try:
         status = webhook_status()
     except Exception as exc:
-        report.add("webhook", PROBLEM, f"getWebhookInfo failed: {telegram_api.describeerror_text(exc)}.")
+        report.add("webhook", PROBLEM, f"getWebhookInfo failed: {telegram_api.describe_error(exc)}.")
         return
     wanted_url = settings.TELEGRAM_WEBHOOK_URL
     if not status.url:
