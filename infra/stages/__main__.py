@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         if args.command == "settings":
-            print(f"Wrote {render.write(config, outputs).relative_to(stage_config.BASE_DIR)}.")
+            print(f"Wrote {render.shown(render.write(config, outputs))}.")
         else:
             _print_dns(stack.dns_records(config, outputs))
         return 0

@@ -1,8 +1,8 @@
 """
 A stage's Zappa settings, derived: zappa_settings.json (what every stage shares, per kind of
 function) + infra/stages/<stage>.toml (what the operator chose) + the stack's outputs (what
-AWS assigned). Written to var/stages/<stage>/zappa_settings.json, which every Zappa command
-of the stage takes with `-s`; nothing in it is typed by hand, and nothing in it is secret.
+AWS assigned). Written to var/stages/<stage>/zappa_settings.json (under $STAGE_SETTINGS_DIR
+when set), which every Zappa command of the stage takes with `-s`; nothing in it is typed by hand, and nothing in it is secret.
 
 The root zappa_settings.json is kept by kind ("site", "webhook", "sender", "manage") rather
 than by stage, so nothing in it is specific to an account or a stage; its keys mean what
@@ -14,6 +14,7 @@ The rendered file has exactly one stage's four functions, <stage>_site, <stage>_
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from infra.stages.config import BASE_DIR, KINDS, PROJECT_NAME, StageConfig
@@ -31,11 +32,19 @@ REQUIRED_OUTPUTS = (
 
 
 def stage_dir(stage: str) -> Path:
-    return BASE_DIR / "var" / "stages" / stage
+    # STAGE_SETTINGS_DIR moves the rendered settings elsewhere (tests, a second checkout);
+    # infra/aws/operator_settings.py reads them from the same place.
+    base = os.environ.get("STAGE_SETTINGS_DIR")
+    return (Path(base) if base else BASE_DIR / "var" / "stages") / stage
 
 
 def settings_path(stage: str) -> Path:
     return stage_dir(stage) / "zappa_settings.json"
+
+
+def shown(path: Path) -> str:
+    """A path as the operator types it: relative to the checkout when inside it."""
+    return str(path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path)
 
 
 def outputs_path(stage: str) -> Path:

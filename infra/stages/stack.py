@@ -172,7 +172,7 @@ def deploy(
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     path = render.write(config, outputs)
     result = StackResult(outputs=outputs, functions_deployed=deployed, settings_path=path, dns=dns_records(config, outputs))
-    say(f"Stack {config.stack_name}: {status}. Zappa settings: {path.relative_to(BASE_DIR)}.")
+    say(f"Stack {config.stack_name}: {status}. Zappa settings: {render.shown(path)}.")
     return result
 
 

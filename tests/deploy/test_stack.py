@@ -45,12 +45,15 @@ def test_cfn_lint_passes():
 
 
 @pytest.fixture
-def moto(moto_server):
+def moto(moto_server, tmp_path, monkeypatch):
     import httpx
 
     from infra.local import moto_cfn
     from project.core.aws import reset_clients
 
+    # The rendered settings go to this test's own directory, not the checkout's var/stages
+    # (a rehearsal or an operator may be using those).
+    monkeypatch.setenv("STAGE_SETTINGS_DIR", str(tmp_path / "stages"))
     moto_cfn.install()
     httpx.post(f"{moto_server}/moto-api/reset")
     reset_clients()

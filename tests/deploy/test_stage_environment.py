@@ -1,6 +1,7 @@
 """
-A process started with exactly the environment zappa_settings.json gives the dev stage's
-functions (plus what Lambda adds) reads its two secrets from Secrets Manager, takes its
+A process started with exactly the environment the dev stage's rendered Zappa settings give
+its functions (infra.stages: infra/stages/dev.toml, zappa_settings.json and the stack's
+outputs; plus what Lambda adds) reads its two secrets from Secrets Manager, takes its
 database URL from the stage secret, refuses to run with the prod bot's token (the
 `check --deploy --tag telegram` step of docs/DEPLOY.md too), and the webhook works without
 the bot-token secret, which its role may not read.
@@ -30,7 +31,7 @@ READ_TOKEN = (
 
 
 def _stage_process(moto_server: str, tmp_path, *, database_url: str | None = None) -> dict[str, str]:
-    """Exactly the dev stage's environment from zappa_settings.json, and what Lambda adds."""
+    """Exactly the dev stage's environment from its rendered Zappa settings, and what Lambda adds."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         **zappa_stages.environment("dev"),
@@ -144,24 +145,36 @@ def test_the_webhook_works_without_the_bot_token_secret(aws, stage_secret, full_
     assert "BOT_TOKEN_SECRET_NAME" not in secrets._cache
 
 
-def test_the_operator_commands_run_with_the_stage_environment_from_zappa_settings(moto_server, sandbox, tmp_path):
-    """What docs/DEPLOY.md tells the operator to type, against the dev stack in moto."""
+def test_the_operator_commands_run_with_the_rendered_stage_settings(moto_server, sandbox, tmp_path, monkeypatch):
+    """What docs/DEPLOY.md tells the operator to type, against the dev stack in moto: the
+    stack deployed by infra.stages (which makes both secrets, empty, and writes the stage's
+    Zappa settings), then the operator commands with infra.aws.operator_settings, which
+    read those rendered settings from the same STAGE_SETTINGS_DIR."""
     import httpx
 
+    from infra.local import moto_cfn
+    from infra.stages import render
     from project.core.aws import client, reset_clients
 
     from .test_stack import _deploy
 
+    stages_dir = tmp_path / "stages"
+    monkeypatch.setenv("STAGE_SETTINGS_DIR", str(stages_dir))
+    moto_cfn.install()
     httpx.post(f"{moto_server}/moto-api/reset")
     reset_clients()
     outputs = _deploy("dev")
-    for name in (outputs["SecretName"], outputs["BotTokenSecretName"]):  # moto's CloudFormation skips them
-        client("secretsmanager").create_secret(Name=name)
+    assert render.settings_path("dev") == stages_dir / "dev" / "zappa_settings.json"
+    rendered = json.loads(render.settings_path("dev").read_text())
+    assert rendered["dev_site"]["aws_environment_variables"]["SECRETS_NAME"] == outputs["SecretName"] == "meetups/dev"
+    for name in (outputs["SecretName"], outputs["BotTokenSecretName"]):  # made by the stack, without a value
+        assert client("secretsmanager").describe_secret(SecretId=name)["Name"] == name
 
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
         "STAGE": "dev",
+        "STAGE_SETTINGS_DIR": str(stages_dir),
         "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -188,10 +201,68 @@ def test_the_operator_commands_run_with_the_stage_environment_from_zappa_setting
     assert "ok       stage: stage dev, bot 7000000001" in out
     (lacks,) = [line for line in out.splitlines() if "lacks" in line]
     assert lacks.startswith("PROBLEM  secret: The stage secret 'meetups/dev' lacks telegram_oidc_client_secret")
-    # zappa_settings.json gives the functions no DATABASE_URL: they need it from the secret.
-    assert "database_url (run put_stage_secret database_url" in lacks
+    # The rendered settings give the functions no DATABASE_URL: they need it from the secret.
+    # The command the operator types, with the rendered settings Zappa needs for this stage.
+    assert ("database_url (run zappa invoke dev_manage project.ops.database_setup.handler "
+            "-s var/stages/dev/zappa_settings.json (it creates the database") in lacks
     assert "ok       bot token" in out and "ok       getMe" in out
     assert "PROBLEM  webhook: No webhook is registered" in out and "tg.dev.meetups.example.com" in out
     assert "PROBLEM  sender: There is no function meetups-dev-sender" in out
     assert "ok       dead letters: The dead-letter queue is empty." in out
     assert token["telegram_bot_token"] not in out + doctor.stderr
+
+
+def test_the_operator_settings_name_the_missing_rendered_settings(tmp_path):
+    """A fresh checkout (or the wrong STAGE_SETTINGS_DIR): the command says what to run."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "STAGE": "dev",
+           "STAGE_SETTINGS_DIR": str(tmp_path / "nowhere")}
+    answer = subprocess.run([sys.executable, "manage.py", "doctor", "--settings=infra.aws.operator_settings"],
+                            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert answer.returncode != 0
+    assert f"No {tmp_path / 'nowhere' / 'dev' / 'zappa_settings.json'}" in answer.stderr
+    assert "python -m infra.stages settings dev" in answer.stderr
+
+
+RECORD_AWS_CALLS_AND_SEND_MAIL = (
+    # botocore's event hooks on every client this process makes (django-ses makes its own
+    # session and client): each API call, by service and operation, as it leaves.
+    "import json, botocore.session\n"
+    "calls = []\n"
+    "_create_client = botocore.session.Session.create_client\n"
+    "def create_client(self, *args, **kwargs):\n"
+    "    made = _create_client(self, *args, **kwargs)\n"
+    "    service = made.meta.service_model.service_id\n"
+    "    made.meta.events.register('before-call', lambda model, **_: calls.append(f'{service}:{model.name}'))\n"
+    "    return made\n"
+    "botocore.session.Session.create_client = create_client\n"
+    "import django; django.setup()\n"
+    "from django.conf import settings\n"
+    "from django.core.mail import send_mail\n"
+    "for n in range(2):\n"
+    "    send_mail(f'Sign in {n}', 'Your sign-in link', None, ['person@example.org'])\n"
+    "print(settings.EMAIL_BACKEND)\n"
+    "print(json.dumps(calls))\n"
+)
+
+
+def test_mail_on_a_deployed_stage_never_asks_ses_for_its_quota(dev_secret, moto_server):
+    """Issue 10 fix 3: no role may call ses:GetSendQuota (infra/aws/stack.yaml grants sending
+    only), and django-ses calls it before every send unless its auto throttle is off. The dev
+    stage's own environment and settings, sending through moto's SES; every AWS call the
+    process makes is recorded by botocore's event hooks."""
+    from moto.ses.models import ses_backends
+
+    from project.core.aws import client
+
+    client("ses").verify_domain_identity(Domain="dev.meetups.example.com")  # the stack's identity
+    before = len(ses_backends["123456789012"]["eu-central-1"].sent_messages)
+    dev_id = zappa_stages.environment("dev")["TELEGRAM_BOT_ID"]
+    answer = dev_secret(f"{dev_id}:AAH-dev-token-for-this-test-not-a-secret-00", RECORD_AWS_CALLS_AND_SEND_MAIL)
+    assert answer.returncode == 0, answer.stderr
+    backend, calls = answer.stdout.splitlines()[-2:]
+    calls = json.loads(calls)
+    assert backend == "project.core.aws_mail.SESBackend"
+    sends = [c for c in calls if c in ("SES:SendRawEmail", "SESv2:SendEmail", "SES:SendEmail")]
+    assert len(sends) == 2, calls
+    assert not [c for c in calls if c.endswith(":GetSendQuota")], calls
+    assert len(ses_backends["123456789012"]["eu-central-1"].sent_messages) == before + 2  # moto took both
