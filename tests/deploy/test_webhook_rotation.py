@@ -7,6 +7,7 @@ no delivery is refused on the way.
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -117,3 +118,63 @@ def test_finish_without_a_rotation_changes_nothing(aws, sandbox, registered, sta
     assert "no rotation to finish" in out.getvalue() and "Done." in out.getvalue()
     assert read_secrets(aws, stage_secret) == registered
     assert [r.method for r in sandbox.record() if r.method == "setWebhook"] == ["setWebhook"]  # the fixture's only
+
+
+def test_finish_refreshes_the_webhooks_containers_before_setwebhook(aws, sandbox, registered, stage_secret):
+    """Issue 11 item 4. A rotation stopped after writing the new secret, before refreshing the
+    webhook function: its warm containers hold only the old secret. `--finish` must make Lambda
+    start new containers (UpdateFunctionConfiguration) before setWebhook, or Telegram's next
+    deliveries, with the new secret, meet containers that refuse them.
+
+    Lambda's side, as far as a secret goes: a container keeps the secret it read until the
+    function's configuration changes. The gateway here is one warm container (its process's
+    secret cache); an UpdateFunctionConfiguration of the webhook function, seen through
+    botocore's event hooks on the commands' Lambda client, empties that cache, as new
+    containers would read the secret afresh. Each call is recorded with how many setWebhook
+    calls the sandbox had seen by then, which gives the order across moto and Telegram."""
+    from project.core import secrets
+    from project.core.aws import client
+    from project.ops.flows.webhook_rotation import rotate_webhook_secret
+
+    old = registered["telegram_webhook_secret"]
+    sandbox.user_sends(USER, "warming the container")
+    sandbox.wait_for_delivery(timeout=10)
+    assert secrets.webhook_secrets() == [old]  # the warm container's view
+    # The interrupted rotation wrote the secret from the operator's machine: the running
+    # container's cache is not touched by that.
+    aws.client("secretsmanager").put_secret_value(SecretId=stage_secret, SecretString=json.dumps(
+        {**registered, "telegram_webhook_secret": "new-secret-written-before-the-stop",
+         "telegram_webhook_secret_previous": old}))
+
+    def set_webhooks() -> list[str]:
+        return [r.params.get("secret_token", "") for r in sandbox.record() if r.method == "setWebhook"]
+
+    calls = []
+
+    def on_lambda_call(model, params, **_):
+        if model.name == "UpdateFunctionConfiguration" and params["FunctionName"] == "meetups-test-webhook":
+            calls.append(("refresh", list(set_webhooks())))
+            secrets.reset_cache()  # new containers read the secret again
+
+    client("lambda").meta.events.register("before-parameter-build.lambda.UpdateFunctionConfiguration", on_lambda_call)
+    sent = []
+
+    def during(step):
+        if step == "registered":  # Telegram now sends the new secret
+            sent.append(sandbox.user_sends(USER, "right after setWebhook")["update_id"])
+            sandbox.wait_for_delivery(timeout=10)  # raises if the webhook keeps refusing it
+
+    try:
+        result = rotate_webhook_secret(finish_only=True, grace=0.2, drain_timeout=10, on_step=during)
+    finally:
+        client("lambda").meta.events.unregister("before-parameter-build.lambda.UpdateFunctionConfiguration", on_lambda_call)
+
+    # Refreshed while Telegram still had only the old secret (the fixture's setWebhook), then
+    # setWebhook with the new one, then refreshed again once the previous secret was removed.
+    assert calls[0] == ("refresh", [old])
+    assert set_webhooks() == [old, "new-secret-written-before-the-stop"]
+    assert calls[1:] == [("refresh", [old, "new-secret-written-before-the-stop"])]
+    assert result.containers_refreshed and result.drained
+    assert refused(sandbox) == []
+    assert set(sent) <= stored_update_ids()
+    assert "telegram_webhook_secret_previous" not in read_secret(aws, stage_secret)
