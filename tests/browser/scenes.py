@@ -52,7 +52,7 @@ def build(make_user) -> Scene:
     from project.meetups.flows.meetups import schedule_meetup
     from project.meetups.flows.profiles import update_profile
     from project.notifications.models import Delivery
-    from project.telegram_accounts.models import TelegramAccount
+    from project.telegram_accounts.flows.linking import link
 
     ada = make_user("ada@example.com", first_name="Ada", last_name="Lovelace")
     staff = make_user("hana@example.com", first_name="Hana", last_name="Ito", is_staff=True)
@@ -69,7 +69,8 @@ def build(make_user) -> Scene:
         "Finn": "Jazz piano, ramen, and a dog called Miso.",
     }
     with db_lock:
-        TelegramAccount.objects.create(user=ada, telegram_id=560001, first_name="Ada", username="ada_l")
+        # Connected the way every path connects (so Ada has the security notice it brings).
+        link(ada, {"id": 560001, "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l"})
         update_profile(ada, display_name="Ada", bio=bios["Ada"], discoverable=True)
         for name, user in people.items():
             update_profile(user, display_name=name, bio=bios[name], discoverable=True)
@@ -77,6 +78,8 @@ def build(make_user) -> Scene:
         send_match_request(ada, people["Cleo"], "Would love to hear about meteor showers.")
         to_dan = send_match_request(ada, people["Dan"], "Coffee and sci-fi recommendations?")
         answer_match_request(to_dan.pk, people["Dan"], accept=True)
+        to_finn = send_match_request(ada, people["Finn"], "Jazz night at the Blue Note?")
+        answer_match_request(to_finn.pk, people["Finn"], accept=False)  # People: when to ask again
         from_eve = send_match_request(people["Eve"], ada, "Climbing on Saturday?")
         answer_match_request(from_eve.pk, ada, accept=False)
         meetup = schedule_meetup(
