@@ -96,12 +96,21 @@ def mini_app_checks() -> tuple[str, ...]:
     return tuple(c for c in MINI_APP_CHECKS if c in checks)
 
 
+# The sandbox plays Telegram Web on the other loopback name than its own, so that its frame is
+# cross-site as web.telegram.org's is (infra/local/telegram_sandbox/mini_app.py).
+_LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
 def mini_app_frame_ancestors() -> list[str]:
     """Origins that may frame pages shown inside Telegram: Telegram Web, and a local stand-in
-    for Telegram (the sandbox, at TELEGRAM_OAUTH_BASE_URL) when one plays it."""
+    for Telegram (the sandbox, at TELEGRAM_OAUTH_BASE_URL, and on a loopback address also its
+    other loopback name, where its Telegram Web launcher is) when one plays it."""
     origins = list(getattr(settings, "TELEGRAM_MINI_APP_FRAME_ANCESTORS", [TELEGRAM_WEB_ORIGIN]))
     parts = urlsplit(oauth_base_url())
     stand_in = f"{parts.scheme}://{parts.netloc}"
-    if stand_in != "https://oauth.telegram.org" and stand_in not in origins:
-        origins.append(stand_in)
+    if stand_in != "https://oauth.telegram.org":
+        twin = _LOOPBACK_TWINS.get(parts.hostname or "")
+        for origin in (stand_in, twin and f"{parts.scheme}://{twin}" + (f":{parts.port}" if parts.port else "")):
+            if origin and origin not in origins:
+                origins.append(origin)
     return origins

@@ -68,6 +68,59 @@ def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_pag
     assert not [e for e in console_errors if "Content Security Policy" in e or "frame" in e.lower()], console_errors
 
 
+def test_the_mini_app_keeps_its_session_in_telegram_webs_cross_site_frame(stack, new_page, make_user):
+    """Telegram Web frames the app from another site, where browsers neither send nor store
+    the site's Lax cookies: the Mini App must still follow a link and post a form (CSRF)
+    signed in, with cookies partitioned to Telegram Web, and leave first-party visits alone."""
+    from project.notifications.flows.preferences import all_off
+
+    ada_user = make_user("ada@example.com", first_name="Ada")
+    connect_telegram(ada_user, stack.sandbox, 520003, "Ada")
+
+    chat = new_page()
+    chat.goto(stack.chat_url(520003))
+    chat.get_by_role("link", name=re.compile("Open")).click()
+    # The sandbox's Telegram Web is another site than the app (localhost vs 127.0.0.1).
+    launcher = urlsplit(chat.url)
+    assert (launcher.hostname, launcher.path) == ("localhost", "/chat/520003/app"), chat.url
+    assert urlsplit(stack.site.url).hostname == "127.0.0.1"
+    frame = chat.frame_locator("#mini-app")
+    expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
+
+    # A link inside the frame, then another: still signed in.
+    frame.get_by_role("link", name="Notifications", exact=True).click()
+    frame.get_by_role("link", name="Settings", exact=True).click()
+    expect(frame.get_by_role("heading", name="Notification settings")).to_be_visible()
+    expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
+
+    # A form inside the frame: a POST with its CSRF token, still signed in afterwards.
+    frame.get_by_label(re.compile("Turn all notifications off")).check()
+    frame.get_by_role("button", name="Save settings").click()
+    expect(frame.get_by_text("Your notification settings are saved.")).to_be_visible()
+    expect(frame.get_by_label(re.compile("Turn all notifications off"))).to_be_checked()
+    expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
+    with db_lock:
+        assert all_off(ada_user)
+
+    # What the browser keeps for the site: partitioned to Telegram Web's site, SameSite=None
+    # and Secure (Chromium stores Secure cookies from http://127.0.0.1: loopback counts as
+    # secure), and no unpartitioned cookie of the site that other sites' frames would get.
+    site_cookies = [c for c in chat.context.cookies() if c["domain"] == "127.0.0.1"]
+    by_name = {c["name"]: c for c in site_cookies}
+    assert {"sessionid", "csrftoken"} <= set(by_name), site_cookies
+    for cookie in site_cookies:
+        assert cookie.get("partitionKey") == "http://localhost", cookie
+        assert cookie["sameSite"] == "None" and cookie["secure"], cookie
+
+    # The same browser visiting the site itself: a first-party jar of its own, not signed in
+    # by the frame's session, and what it gets is Lax as ever.
+    own = chat.context.new_page()
+    own.goto(stack.site.url + "/accounts/login/")
+    expect(own.get_by_role("link", name="Sign out")).to_have_count(0)
+    first_party = [c for c in chat.context.cookies() if c["domain"] == "127.0.0.1" and not c.get("partitionKey")]
+    assert first_party and all(c["sameSite"] == "Lax" for c in first_party), first_party
+
+
 def test_the_mini_app_page_outside_telegram_says_where_it_opens(site, page):
     page.goto("/accounts/telegram/app/")
     expect(page.get_by_text("This page opens from the bot's menu in Telegram.")).to_be_visible()

@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from infra.local.telegram_sandbox import mini_app_keys
-from infra.local.telegram_sandbox.mini_app import THEMES
+from infra.local.telegram_sandbox.mini_app import THEMES, launcher_host
 from project.accounts.models import User
 from project.telegram_accounts.flows import mini_app, one_tap
 from project.telegram_accounts.models import TelegramAccount
@@ -69,6 +69,12 @@ def launch(client, fields_or_raw, theme: dict | None = None, next_path: str | No
     return client.post(url, {"init_data": raw, "theme": json.dumps(theme or {})})
 
 
+def telegram_web(sandbox) -> str:
+    """The origin where the sandbox plays Telegram Web: its other loopback name."""
+    assert sandbox.url.startswith("http://127.0.0.1:")
+    return sandbox.url.replace("127.0.0.1", "localhost")
+
+
 def frame_ancestors(response) -> str:
     return re.search(r"frame-ancestors ([^;]*)", response["Content-Security-Policy"]).group(1)
 
@@ -94,8 +100,12 @@ def test_the_menu_button_launches_the_site_signed_in(client, sandbox, settings, 
 
     register_webhook()
     chat = httpx.get(f"{sandbox.url}/chat/{ada_tg.id}").text
-    assert f'href="/chat/{ada_tg.id}/app" data-menu-button' in chat
-    launcher = httpx.get(f"{sandbox.url}/chat/{ada_tg.id}/app").text
+    # The launcher is on another site than the app's (localhost vs 127.0.0.1), as Telegram Web is.
+    launcher_url = f"{telegram_web(sandbox)}/chat/{ada_tg.id}/app"
+    assert f'href="{launcher_url}" data-menu-button' in chat
+    moved = httpx.get(f"{sandbox.url}/chat/{ada_tg.id}/app")  # asked for on the app's own site
+    assert moved.status_code == 303 and moved.headers["location"] == launcher_url
+    launcher = httpx.get(launcher_url).text
     src = html.unescape(re.search(r'<iframe[^>]* src="([^"]+)"', launcher).group(1))
     url, _, fragment = src.partition("#")
     assert url == settings.SITE_URL + APP
@@ -106,7 +116,7 @@ def test_the_menu_button_launches_the_site_signed_in(client, sandbox, settings, 
 
     page = client.get(APP)
     assert page.status_code == 200 and b"js/telegram_mini_app.js" in page.content
-    assert frame_ancestors(page) == f"https://web.telegram.org {sandbox.url}"
+    assert frame_ancestors(page) == f"https://web.telegram.org {sandbox.url} {telegram_web(sandbox)}"
     assert "X-Frame-Options" not in page
 
     response = client.post(APP, {"init_data": init_data, "theme": theme})
@@ -115,7 +125,7 @@ def test_the_menu_button_launches_the_site_signed_in(client, sandbox, settings, 
     assert signed_in_user(client) == ada
     assert sign_ins.seen == [(ada.pk, "telegram-mini-app")]  # contract C3
     home = client.get("/")
-    assert frame_ancestors(home) == f"https://web.telegram.org {sandbox.url}"
+    assert frame_ancestors(home) == f"https://web.telegram.org {sandbox.url} {telegram_web(sandbox)}"
     assert "X-Frame-Options" not in home
     stylesheet = re.search(r'<link rel="stylesheet" href="(/accounts/telegram/app/theme.css\?v=[0-9a-f]+)">\s*</head>',
                            home.content.decode())
@@ -331,6 +341,32 @@ def test_the_sandbox_menu_button_is_as_strict_as_telegrams(sandbox, settings):
 def test_the_launcher_needs_a_web_app_menu_button(sandbox, ada_tg):
     answer = httpx.get(f"{sandbox.url}/chat/{ada_tg.id}/app")
     assert answer.status_code == 404 and "opens no Mini App" in answer.text
+
+
+@pytest.mark.parametrize("app_url, scheme, host, expected", [
+    # Same site as the app: the other loopback name (the port stays: the same server).
+    ("http://127.0.0.1:8000/accounts/telegram/app/", "http", "127.0.0.1:8081", "localhost:8081"),
+    ("http://localhost:8000/accounts/telegram/app/", "http", "localhost:8081", "127.0.0.1:8081"),
+    ("http://LocalHost:8000/x/", "http", "localhost", "127.0.0.1"),
+    # Already another site: served where it is (a scheme alone makes another site).
+    ("http://127.0.0.1:8000/x/", "http", "localhost:8081", "localhost:8081"),
+    ("https://127.0.0.1:8000/x/", "http", "127.0.0.1:8081", "127.0.0.1:8081"),
+    ("https://site.example/x/", "http", "127.0.0.1:8081", "127.0.0.1:8081"),
+    # A subdomain of the app's site is the same site; no loopback twin for it: refused.
+    ("https://site.example/x/", "https", "tg.site.example", None),
+    ("http://sandbox.test:8000/x/", "http", "sandbox.test:8081", None),
+])
+def test_the_launcher_is_always_on_another_site_than_the_app(app_url, scheme, host, expected):
+    assert launcher_host(app_url, scheme, host) == expected
+
+
+def test_an_app_on_another_site_is_framed_where_the_launcher_was_asked_for(sandbox, ada_tg, settings):
+    token = settings.LOCAL_SECRETS["telegram_bot_token"]
+    httpx.post(f"{sandbox.url}/bot{token}/setChatMenuButton",
+               json={"menu_button": {"type": "web_app", "text": "Open", "web_app": {"url": "https://site.example/"}}})
+    assert f'href="{sandbox.url}/chat/{ada_tg.id}/app" data-menu-button' in httpx.get(f"{sandbox.url}/chat/{ada_tg.id}").text
+    answer = httpx.get(f"{sandbox.url}/chat/{ada_tg.id}/app")
+    assert answer.status_code == 200 and 'src="https://site.example/#tgWebAppData=' in answer.text
 
 
 def test_launch_data_is_encoded_as_telegram_encodes_it(client, sandbox, settings):

@@ -10,17 +10,25 @@
   (HMAC keyed with the bot's token) and the Ed25519 ``signature`` made with the sandbox's own
   key pair (mini_app_keys.py; its public key is the site's local TELEGRAM_MINI_APP_PUBLIC_KEY).
   ``?theme=light`` picks Telegram's light colours instead of the dark ones.
+- Cross-site, as Telegram Web is: web.telegram.org frames the app from another site, where
+  browsers send and store only ``SameSite=None; Secure`` (partitioned) cookies. Locally the
+  site and the sandbox share a host (127.0.0.1), and a frame there would be same-site and
+  let through cookies that Telegram Web never gets. So the launcher is served on the other
+  loopback name (``localhost`` for a site on ``127.0.0.1``, and the reverse), which browsers
+  treat as another site: the chat's menu button links there, and a launcher asked for on a
+  host of the app's own site redirects there (or refuses, when no other site is at hand).
 
 Registered in app.py (contract C5): ``mini_app.register(app, sb)``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import weakref
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, redirect, render_template, request
 
 from . import mini_app_keys
 from .botapi import METHODS, bad, p_int, p_json
@@ -93,6 +101,53 @@ def m_getchatmenubutton(sb, bot, p: dict):
     return menu_button(sb, bot.id, p_int(p, "chat_id"))
 
 
+# --- Telegram Web is another site ------------------------------------------------------------
+
+# Two names of this machine that browsers count as two sites (a site is the scheme and the
+# registrable domain; an IP address is a site of its own, and so is "localhost").
+LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+
+
+def site_of(scheme: str, host: str) -> tuple[str, str]:
+    """The (schemeful) site of a host, as browsers compare them for SameSite: an IP address
+    or a single label is its own site; a domain name is approximated by its last two labels
+    (no public suffix list here: the sandbox only meets loopback names and test domains)."""
+    host = (host or "").lower().rstrip(".").strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return scheme, host
+    except ValueError:
+        return scheme, ".".join(host.split(".")[-2:])
+
+
+def launcher_host(app_url: str, scheme: str, host: str) -> str | None:
+    """Where (host[:port]) the launcher must be served so that it frames ``app_url``
+    cross-site: ``host`` itself if it already is another site, else its loopback twin, else
+    None (no cross-site name for this machine is known)."""
+    app = urlsplit(app_url)
+    app_site = site_of(app.scheme, app.hostname or "")
+    here = urlsplit(f"//{host}")
+    if site_of(scheme, here.hostname or "") != app_site:
+        return host
+    twin = LOOPBACK_TWINS.get((here.hostname or "").lower())
+    if twin is None or site_of(scheme, twin) == app_site:
+        return None
+    return twin + (f":{here.port}" if here.port else "")
+
+
+def launcher_url(sb, bot_id: int, chat_id: int) -> str | None:
+    """The absolute URL of ``chat_id``'s Mini App launcher, on a site other than the app's
+    (None when the menu button opens no Mini App or no such site is at hand)."""
+    button = menu_button(sb, bot_id, chat_id)
+    if button["type"] != "web_app":
+        return None
+    host = launcher_host(button["web_app"]["url"], request.scheme, request.host)
+    if host is None:
+        return None
+    query = "" if bot_id == sb.default_bot_id else f"?bot={bot_id}"
+    return f"{request.scheme}://{host}/chat/{chat_id}/app{query}"
+
+
 def launch_fragment(sb, bot_id: int | None, user, theme: dict, **extra) -> str:
     """The fragment Telegram opens a web app with, for ``user`` (a FakeUser)."""
     bot = sb.bot(bot_id)
@@ -130,7 +185,10 @@ def register(app: Flask, sb) -> None:
 
     @app.context_processor
     def _menu_button_for():
-        return {"menu_button_for": lambda bot_id, chat_id: menu_button(sb, bot_id, chat_id)}
+        return {
+            "menu_button_for": lambda bot_id, chat_id: menu_button(sb, bot_id, chat_id),
+            "mini_app_launcher_url": lambda bot_id, chat_id: launcher_url(sb, bot_id, chat_id),
+        }
 
     @app.get("/chat/<int:chat_id>/app")
     def chat_mini_app(chat_id):
@@ -142,6 +200,17 @@ def register(app: Flask, sb) -> None:
         button = menu_button(sb, bot.id, chat_id)
         if button["type"] != "web_app":
             return render_template("error.html", message="This bot's menu button opens no Mini App."), 404
+        host = launcher_host(button["web_app"]["url"], request.scheme, request.host)
+        if host is None:
+            return render_template(
+                "error.html", message="Telegram Web frames a Mini App from another site, and this sandbox "
+                "has no host name that is another site than the app's. Serve the site or the sandbox "
+                "on another host name (e.g. 127.0.0.1 and localhost)."), 409
+        if host != request.host:
+            # Asked for on the app's own site: the frame would be same-site and let through
+            # cookies that Telegram Web never gets. Open it where Telegram Web would be.
+            query = request.query_string.decode()
+            return redirect(f"{request.scheme}://{host}{request.path}" + (f"?{query}" if query else ""), 303)
         theme = THEMES.get(request.args.get("theme", "dark"), THEMES["dark"])
         src = button["web_app"]["url"] + "#" + launch_fragment(sb, bot.id, user, theme)
         return render_template("mini_app.html", bot=bot.config, user=user, title=button["text"],
