@@ -160,6 +160,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "project.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cookies set inside Telegram Web's cross-site frame: SameSite=None; Secure; Partitioned
+    # (above the session, CSRF and messages middleware, to see the cookies they set).
+    "project.telegram_accounts.middleware.TelegramWebCookiesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
