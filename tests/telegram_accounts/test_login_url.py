@@ -170,7 +170,9 @@ def test_another_bots_signed_fields_are_refused(client, sandbox, ada, ada_tg, ca
                     query_of(path)["hash"])
 
 
-@pytest.mark.parametrize("age, reason", [(45, "auth_date too old (45 s > 30 s)"), (-120, "auth_date in the future")])
+# The age in the logged reason is measured when the site checks it: on a busy machine a few
+# seconds after signing, so only its wording is compared.
+@pytest.mark.parametrize("age, reason", [(45, "auth_date too old ("), (-120, "auth_date in the future")])
 def test_stale_or_future_fields_are_refused(client, sandbox, ada, ada_tg, caplog, age, reason):
     signed = sandbox.sign_legacy_login(None, ada_tg, auth_date=int(time.time()) - age)
     path = login_url.ENDPOINT_PATH + "?" + urlencode({"next": "/", **signed})
