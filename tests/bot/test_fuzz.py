@@ -123,7 +123,6 @@ def test_generated_bodies_never_cause_a_5xx_an_exception_or_a_double_store(peopl
     # Malformed input is ignored with its reason; only our own faults are "failed" (retried).
     failed = list(StoredUpdate.objects.filter(status=StoredUpdate.Status.FAILED).values_list("error", flat=True)[:5])
     assert not failed, failed
-    assert StoredUpdate.objects.filter(error__contains="beyond 64 bits").exists()
 
 
 def test_a_huge_but_allowed_text_is_stored(people):
