@@ -1,20 +1,18 @@
 """
 Lambda package size and cold import time of each function: `python -m bench.package_size`.
 
-Zappa packages the active virtualenv, so packaging from the development venv would carry
-pytest, moto, playwright and the rest. This benchmark does what a deploy should do:
+The packages are exactly what `make package` builds (infra/aws/package.py): `zappa package`
+from the deploy virtualenv (requirements.txt and Zappa only, the compiled wheels chosen for
+Lambda's platform, libraries byte-compiled), with the root zappa_settings.json's kinds as
+`dev_<kind>` stages. For each function:
 
-  1. a clean virtualenv with requirements.txt and Zappa only (cached in
-     ~/.cache/meetups-bench-venv, rebuilt when requirements.txt changes), its libraries
-     byte-compiled beside their sources (`compileall -b`, see compile_sourceless);
-  2. `zappa package <stage>` from it, for each function of the dev stage (prod packages the
-     same files), with fake credentials and a moto server, since packaging needs no AWS;
-  3. zipped and unzipped size of each package (Lambda: 50 MB zipped upload, 250 MB
-     unzipped; the goal here is at most 20 MiB zipped);
-  4. each handler's cold import, from the unzipped package, in a fresh interpreter without
-     writing bytecode (Lambda's /var/task is read-only), with the stage's environment from
-     zappa_settings.json, the stage's secrets in moto, and boto3 from outside the package (as
-     Lambda's runtime provides it). Median of several runs.
+  1. zipped and unzipped size (Lambda: 50 MB zipped upload, 250 MB unzipped; the goal here
+     is at most 20 MiB zipped), and the ELF files it carries with the scan's verdict
+     against Amazon Linux 2 (infra/aws/package_scan.py);
+  2. the handler's cold import from the unzipped package, in a fresh `python3.11 -S -B`
+     whose path is the package and the rehearsal's runtime directory (the boto3 version
+     Lambda's python3.11 runtime ships, infra/rehearse/runtime_deps.py), with the stage's
+     environment and its secrets in moto. Median of several runs.
 
 Options: --runs N (default 5), --stages dev_site,dev_webhook,dev_sender, --keep (keep the
 packages in var/bench-packages/).
@@ -23,7 +21,6 @@ packages in var/bench-packages/).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -36,14 +33,8 @@ import zipfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Outside the project: Zappa walks the project looking for zappa.websocket imports (and
-# would find the venv's own Zappa there), and packages what it finds.
-VENV_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meetups-bench-venv"
 OUT_DIR = BASE_DIR / "var" / "bench-packages"
 MIB = 1024 * 1024
-ZAPPA_REQUIREMENT = "zappa==0.63.0"
-# What Lambda's Python runtime already has, and the packages leave out.
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 # What each function does before it can answer its first event.
 COLD_IMPORTS = {
@@ -65,43 +56,6 @@ COLD_IMPORTS = {
 }
 
 
-def _python() -> str:
-    return "python3.11" if shutil.which("python3.11") else sys.executable
-
-
-def clean_venv() -> Path:
-    """A virtualenv with only what runs in Lambda (and Zappa, which packages it)."""
-    wanted = (BASE_DIR / "requirements.txt").read_bytes() + ZAPPA_REQUIREMENT.encode()
-    key = hashlib.sha256(wanted).hexdigest()[:12]
-    venv = VENV_ROOT / key
-    if (venv / ".complete").exists():
-        return venv
-    if VENV_ROOT.exists():
-        shutil.rmtree(VENV_ROOT)
-    print(f"building a clean virtualenv in {venv} (requirements.txt + {ZAPPA_REQUIREMENT}) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(BASE_DIR / "requirements.txt"), ZAPPA_REQUIREMENT], check=True)
-    (venv / ".complete").touch()
-    return venv
-
-
-def compile_sourceless(venv: Path) -> None:
-    """Byte-compile the libraries next to their sources (`compileall -b`), as a deploy venv
-    should be: Zappa then packages the .pyc instead of the .py (it skips a .py with a newer
-    .pyc beside it), and Python loads those without a source to check, so a cold start
-    compiles nothing (Lambda cannot write bytecode caches, and the __pycache__ files pip
-    writes are keyed on source timestamps that the zip does not keep, so they are left out).
-    """
-    marker = venv / ".compiled"
-    if marker.exists():
-        return
-    site_packages = next((venv / "lib").glob("python3*/site-packages"))
-    subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-b", "-q", "-j", "0", str(site_packages)],
-                   check=False, stdout=subprocess.DEVNULL)
-    marker.touch()
-
-
 def start_moto():
     from moto.server import ThreadedMotoServer
 
@@ -121,21 +75,6 @@ def aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
-def package(venv: Path, stage: str, output: Path, endpoint: str) -> float:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "STAGE")},
-        **aws_env(endpoint),
-        "VIRTUAL_ENV": str(venv),
-        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
-    }
-    started = time.perf_counter()
-    subprocess.run(
-        [str(venv / "bin" / "zappa"), "package", stage, "-o", str(output)],
-        cwd=BASE_DIR, env=env, check=True, stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - started
-
-
 def sizes(zip_path: Path) -> tuple[int, int, int]:
     with zipfile.ZipFile(zip_path) as archive:
         infos = archive.infolist()
@@ -149,17 +88,6 @@ def largest_top_level(zip_path: Path, count: int = 6) -> list[tuple[str, int]]:
             top = info.filename.split("/", 1)[0]
             totals[top] = totals.get(top, 0) + info.file_size
     return sorted(totals.items(), key=lambda item: -item[1])[:count]
-
-
-def runtime_shim(venv: Path, into: Path) -> Path:
-    """boto3 and its dependencies, as Lambda's runtime offers them outside the package."""
-    site_packages = next((venv / "lib").glob("python3*/site-packages"))
-    into.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_PROVIDED:
-        source = site_packages / name
-        if source.exists():
-            (into / name).symlink_to(source)
-    return into
 
 
 def stage_secret(endpoint: str, stage_env: dict[str, str]) -> None:
@@ -209,51 +137,57 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stages", default="dev_site,dev_webhook,dev_sender")
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--sources", action="store_true",
-                        help="package the libraries' sources (no compileall -b; a fresh venv is needed to undo it)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(BASE_DIR))
+    from infra.aws import package, package_scan
+    from infra.rehearse.runtime_deps import runtime_dir
     from tests.deploy import zappa_stages
 
-    venv = clean_venv()
-    if not args.sources:
-        compile_sourceless(venv)
     server, endpoint = start_moto()
     work = Path(tempfile.mkdtemp(prefix="bench-package-"))
     rows = []
     try:
-        shim = runtime_shim(venv, work / "runtime")
+        runtime = runtime_dir()
         seeded = set()
+        by_stage: dict[str, list[str]] = {}
         for stage in args.stages.split(","):
-            kind = stage.split("_", 1)[1]
-            env_stage = stage.split("_", 1)[0]
+            env_stage, kind = stage.split("_", 1)
+            by_stage.setdefault(env_stage, []).append(kind)
+        for env_stage, kinds in by_stage.items():
             stage_env = zappa_stages.environment(env_stage)
             if env_stage not in seeded:
                 stage_secret(endpoint, stage_env)
                 seeded.add(env_stage)
-            zip_path = work / f"{stage}.zip"
-            build_seconds = package(venv, stage, zip_path, endpoint)
-            zipped, unzipped, files = sizes(zip_path)
-            unpacked = work / stage
-            with zipfile.ZipFile(zip_path) as archive:
-                archive.extractall(unpacked)
-            seconds = cold_import(kind, unpacked, shim, stage_env, endpoint, args.runs)
-            rows.append((stage, zipped, unzipped, files, seconds, build_seconds, largest_top_level(zip_path)))
-            if args.keep:
-                OUT_DIR.mkdir(parents=True, exist_ok=True)
-                shutil.copy(zip_path, OUT_DIR / zip_path.name)
+            settings = package.settings_file(env_stage, work, rendered_first=False)
+            started = time.perf_counter()
+            built = package.build(env_stage, tuple(kinds), work, settings=settings, log=lambda line: None)
+            build_seconds = (time.perf_counter() - started) / len(built)
+            for zip_path in built:
+                kind = zip_path.stem.split("_", 1)[1]
+                zipped, unzipped, files = sizes(zip_path)
+                elf_count, problems = package_scan.scan_zip(zip_path)
+                unpacked = work / zip_path.stem
+                with zipfile.ZipFile(zip_path) as archive:
+                    archive.extractall(unpacked)
+                seconds = cold_import(kind, unpacked, runtime, stage_env, endpoint, args.runs)
+                rows.append((zip_path.stem, zipped, unzipped, files, elf_count, len(problems), seconds,
+                             build_seconds, largest_top_level(zip_path)))
+                if args.keep:
+                    OUT_DIR.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(zip_path, OUT_DIR / zip_path.name)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"{'function':<14} {'zipped':>10} {'unzipped':>10} {'files':>7} {'cold import':>12} {'zappa package':>14}")
-    for stage, zipped, unzipped, files, seconds, build_seconds, _ in rows:
-        print(f"{stage:<14} {zipped / MIB:>7.1f} MiB {unzipped / MIB:>7.1f} MiB {files:>7} "
-              f"{seconds * 1000:>9.0f} ms {build_seconds:>12.0f} s")
+    print(f"{'function':<14} {'zipped':>10} {'unzipped':>10} {'files':>7} {'ELF':>5} {'AL2 problems':>13} "
+          f"{'cold import':>12} {'build':>7}")
+    for stage, zipped, unzipped, files, elf_count, problems, seconds, build_seconds, _ in rows:
+        print(f"{stage:<14} {zipped / MIB:>7.1f} MiB {unzipped / MIB:>7.1f} MiB {files:>7} {elf_count:>5} "
+              f"{problems:>13} {seconds * 1000:>9.0f} ms {build_seconds:>5.0f} s")
     print()
-    print("goal: at most 20 MiB zipped, far under 250 MiB unzipped (naive package: 62 MiB / 159 MiB)")
+    print("goal: at most 20 MiB zipped, no ELF file needing more than Amazon Linux 2's glibc 2.26 / GLIBCXX 3.4.24")
     for stage, *_, biggest in rows:
         print(f"largest in {stage}: " + ", ".join(f"{name} {size / MIB:.1f} MiB" for name, size in biggest))
 

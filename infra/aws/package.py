@@ -149,14 +149,14 @@ def zappa_env(venv: Path) -> dict[str, str]:
     return env
 
 
-def settings_file(stage: str, out: Path = OUT_DIR) -> Path:
+def settings_file(stage: str, out: Path = OUT_DIR, *, rendered_first: bool = True) -> Path:
     """The Zappa settings the stage is deployed with: the rendered
     var/stages/<stage>/zappa_settings.json (infra/stages/render.py) once the stack exists.
     Before that (tests, benchmarks), the root file's kinds as `<stage>_<kind>` stages:
     the package's contents do not depend on what only the stack knows (the environment,
     roles and domains are Lambda's configuration, not files in the zip)."""
     rendered = BASE_DIR / "var" / "stages" / stage / "zappa_settings.json"
-    if rendered.exists():
+    if rendered_first and rendered.exists():
         return rendered
     root_file = BASE_DIR / "zappa_settings.json"
     root = json.loads(root_file.read_text())
@@ -207,9 +207,30 @@ def check(zip_path: Path) -> list[str]:
     return problems
 
 
+SKIPPED_IN_DIGEST = {".git", ".venv", "venv", "var", "staticfiles", "__pycache__", ".pytest_cache", ".hypothesis",
+                     "node_modules"}
+
+
+def inputs_digest(venv: Path, settings: Path, stage_name: str) -> str:
+    """What a package is made of: the deploy virtualenv, the settings, and every project
+    file (path, size, modification time). Same digest, same package."""
+    digest = hashlib.sha256(f"{venv}\n{stage_name}\n".encode() + settings.read_bytes())
+    for root, dirs, files in os.walk(BASE_DIR):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_IN_DIGEST)
+        for name in sorted(files):
+            path = Path(root) / name
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path.relative_to(BASE_DIR)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def build(stage: str = "dev", functions: tuple[str, ...] = FUNCTIONS, out: Path = OUT_DIR, *,
-          settings: Path | None = None, log=print) -> list[Path]:
-    """Build and check the stage's packages; raises BuildError naming every problem."""
+          settings: Path | None = None, log=print, reuse: bool = True) -> list[Path]:
+    """Build and check the stage's packages; raises BuildError naming every problem. A
+    package whose inputs have not changed since it was built is kept (`reuse`)."""
     venv = deploy_venv(log=log)
     settings = settings or settings_file(stage, out)
     built, problems = [], []
@@ -217,7 +238,14 @@ def build(stage: str = "dev", functions: tuple[str, ...] = FUNCTIONS, out: Path 
         stage_name = f"{stage}_{function}"
         zip_path = out / stage / f"{stage_name}.zip"
         started = time.perf_counter()
-        zappa_package(venv, stage_name, zip_path, settings)
+        digest = inputs_digest(venv, settings, stage_name)
+        stamp = zip_path.with_suffix(".inputs")
+        if reuse and zip_path.exists() and stamp.exists() and stamp.read_text() == digest:
+            log(f"{zip_path.name}: inputs unchanged since it was built, kept")
+        else:
+            stamp.unlink(missing_ok=True)
+            zappa_package(venv, stage_name, zip_path, settings)
+            stamp.write_text(digest)
         found = check(zip_path)
         problems.extend(found)
         log(f"{zip_path.relative_to(BASE_DIR) if zip_path.is_relative_to(BASE_DIR) else zip_path}: "

@@ -11,6 +11,7 @@ Logs: var/rehearse/logs/ (each block's output), var/rehearse/functions/<name>/lo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -21,22 +22,31 @@ from infra.rehearse.stage import BASE_DIR, WORK_DIR, Stage
 
 
 class Steps:
-    def __init__(self):
+    def __init__(self, stage: Stage | None = None):
         self.started = time.monotonic()
         self.count = 0
+        self.stage = stage
 
     def run(self, name: str, action) -> object:
         self.count += 1
         began = time.monotonic()
+        marks = self.stage.marks() if self.stage is not None and hasattr(self.stage, "apigw") else None
         try:
             detail = action()
         except StepFailed as exc:
-            self.fail(name, str(exc), began)
+            self.fail(name, str(exc) + self.behind(marks), began)
         except Exception as exc:  # a bug of the rehearsal or an unexpected answer: say which
-            self.fail(name, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}", began)
+            self.fail(name, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}" + self.behind(marks), began)
         print(f"ok   {self.count:2}. {name} ({time.monotonic() - began:.1f} s)"
               + (f": {detail}" if isinstance(detail, str) and detail else ""), flush=True)
         return detail
+
+    def behind(self, marks) -> str:
+        """What the functions, API Gateway and the event source said meanwhile."""
+        if marks is None:
+            return ""
+        lines = self.stage.diagnostics(marks)
+        return ("\n     behind it:\n        " + "\n        ".join(lines)) if lines else ""
 
     def fail(self, name: str, reason: str, began: float) -> None:
         print(f"FAIL {self.count:2}. {name} ({time.monotonic() - began:.1f} s): {reason}", flush=True)
@@ -67,6 +77,25 @@ def deploy(stage: Stage, steps: Steps, timeout: float) -> None:
             steps.run("RDS instance (a fresh PostgreSQL cluster)", stage.start_database)
 
 
+def hold_the_lock():
+    """One rehearsal per checkout: they share var/rehearse/, var/packages/ and the database
+    address. A second one stops at once instead of breaking the first."""
+    import fcntl
+
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(WORK_DIR / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        raise SystemExit(f"another rehearsal is running in this checkout (pid {handle.read().strip() or '?'}); "
+                         "wait for it or stop it")
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.rehearse", description=__doc__.strip().splitlines()[0])
     parser.add_argument("--stage", default="dev")
@@ -75,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
+    lock = hold_the_lock()
     stage = Stage(args.stage)
-    steps = Steps()
+    steps = Steps(stage)
     try:
         steps.run("the stage's world: moto (IAM enforced), network, Lambda runtime, Telegram",
                   lambda: (stage.start(), f"AWS at {stage.aws_endpoint}")[1])

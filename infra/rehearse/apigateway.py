@@ -33,9 +33,11 @@ def _message(status: int, message: str) -> Response:
 
 
 class ApiGatewayFront:
-    def __init__(self, world: AwsWorld, runtime):
+    def __init__(self, world: AwsWorld, runtime, aws_endpoint: str = ""):
         self.world = world
         self.runtime = runtime
+        self.aws_endpoint = aws_endpoint or world.endpoint  # where Invoke is authorized (the AWS front)
+        self.refusals: list[str] = []
 
     def __call__(self, environ, start_response):
         return self.handle(Request(environ))(environ, start_response)
@@ -80,7 +82,22 @@ class ApiGatewayFront:
                     uri = integration.get("uri", "")
                     if ":lambda:path/" in uri:
                         function_arn = uri.split("/functions/", 1)[1].split("/invocations", 1)[0]
-                        return function_arn.split(":")[6], resource["path"], params
+                        return function_arn.split(":")[6], resource["path"], params, integration.get("credentials")
+        return None
+
+    def may_invoke_as(self, role_arn: str, function: str) -> str | None:
+        """With integration credentials, API Gateway assumes that role (its trust policy must
+        let apigateway.amazonaws.com assume it) and invokes with it (the role must be allowed
+        lambda:InvokeFunction). None when it may; else what AWS would log."""
+        try:
+            keys = self.world.role_credentials(role_arn, "apigateway-integration", service="apigateway")
+        except Exception:
+            return f"API Gateway cannot assume {role_arn} (its trust policy does not name apigateway.amazonaws.com)"
+        try:
+            self.world.client("lambda", keys, endpoint=self.aws_endpoint).invoke(FunctionName=function,
+                                                                                   InvocationType="DryRun")
+        except Exception as exc:
+            return f"{role_arn} may not invoke {function}: {exc}"
         return None
 
     def may_invoke(self, function: str, source_arn: str) -> bool:
@@ -120,10 +137,15 @@ class ApiGatewayFront:
         found = self.integration(api_id, inner_path, request.method)
         if found is None:
             return _message(403, "Missing Authentication Token")
-        function, resource_path, params = found
+        function, resource_path, params, credentials = found
         source_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/{request.method}{resource_path}"
-        if not self.may_invoke(function, source_arn):
-            return _message(500, "Internal server error")  # "Invalid permissions on Lambda function"
+        refused = (self.may_invoke_as(credentials, function) if credentials
+                   else None if self.may_invoke(function, source_arn) else
+                   f"the resource policy of {function} does not let API Gateway ({source_arn}) invoke it")
+        if refused:
+            # AWS logs "Execution failed due to configuration error: Invalid permissions on Lambda function".
+            self.refusals.append(refused)
+            return _message(500, "Internal server error")
         body = request.get_data()
         if len(body) > MAX_PAYLOAD:
             return _message(413, "Request Too Long")

@@ -48,6 +48,7 @@ class AwsWorld:
         self.endpoint = ""
         self.operator: Keys | None = None
         self.lambda_service: Keys | None = None
+        self.apigateway_service: Keys | None = None
 
     def start(self) -> "AwsWorld":
         import os
@@ -72,6 +73,10 @@ class AwsWorld:
         self.operator = self._user("rehearsal-operator", ADMIN_POLICY)
         self.lambda_service = self._user("rehearsal-lambda-service", LAMBDA_SERVICE_POLICY)
         moto_iam.trust_service_principal(f"arn:aws:iam::{ACCOUNT}:user/rehearsal-lambda-service", "lambda.amazonaws.com")
+        # API Gateway assumes an integration's `credentials` role to invoke the function.
+        self.apigateway_service = self._user("rehearsal-apigateway-service", LAMBDA_SERVICE_POLICY)
+        moto_iam.trust_service_principal(f"arn:aws:iam::{ACCOUNT}:user/rehearsal-apigateway-service",
+                                         "apigateway.amazonaws.com")
         # From here on every request is authenticated and authorized.
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
@@ -107,9 +112,11 @@ class AwsWorld:
             config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=30),
         )
 
-    def role_credentials(self, role_arn: str, session_name: str) -> Keys:
-        """What Lambda gives a function: its role's temporary credentials (moto's STS)."""
-        answer = self.client("sts", self.lambda_service).assume_role(
+    def role_credentials(self, role_arn: str, session_name: str, *, service: str = "lambda") -> Keys:
+        """What Lambda gives a function: its role's temporary credentials (moto's STS).
+        `service="apigateway"`: what API Gateway gets for an integration's credentials."""
+        principal = self.apigateway_service if service == "apigateway" else self.lambda_service
+        answer = self.client("sts", principal).assume_role(
             RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=3600)["Credentials"]
         return Keys(answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"])
 

@@ -216,6 +216,7 @@ class LambdaRuntime:
         self.network_env = dict(network_env or {})
         self.runtime_dir = runtime_dir(log=log)
         self.workers: dict[str, Worker] = {}
+        self.failures: list[tuple[str, Invocation]] = []  # what went wrong, for the step that failed
         self.locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.hosts_file: Path | None = None
@@ -298,8 +299,12 @@ class LambdaRuntime:
                 invocation = Invocation(error=worker.init_error, logs=list(worker.lines)[-50:])
                 worker.stop()
                 self.workers.pop(name, None)
+                self.failures.append((name, invocation))
                 return invocation
-            return worker.invoke(event, str(uuid.uuid4()))
+            invocation = worker.invoke(event, str(uuid.uuid4()))
+            if invocation.failed:
+                self.failures.append((name, invocation))
+            return invocation
 
     def function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"

@@ -56,16 +56,16 @@ class Stage:
         self.network = Network(WORK_DIR / "tls").start()
         self.runtime = LambdaRuntime(self.world, network_env=self.network.client_env(), log=self.log)
         self.aws = AwsFront(self.world, self.runtime)
-        self.apigw = ApiGatewayFront(self.world, self.runtime)
+        aws_http = make_server("127.0.0.1", 0, self.aws, threaded=True)
+        self._serve(aws_http)
+        self.aws_endpoint = f"http://127.0.0.1:{aws_http.server_port}"
+        self.apigw = ApiGatewayFront(self.world, self.runtime, self.aws_endpoint)
         # API Gateway serves the custom domains and execute-api hosts on 443 only.
         self.network.routes += [
             Route("api-gateway", (self.config.domain, self.config.webhook_domain, f"*.execute-api.{REGION}.amazonaws.com"),
                   self.apigw),
             Route("aws", ("*.amazonaws.com", "*.amazonaws.com.cn"), self.aws),
         ]
-        aws_http = make_server("127.0.0.1", 0, self.aws, threaded=True)
-        self._serve(aws_http)
-        self.aws_endpoint = f"http://127.0.0.1:{aws_http.server_port}"
         self.telegram = start_telegram(self.network, self.bot)
         self.sqs = SqsEventSource(self.world, self.runtime, log=self.log).start()
         self.rds = RdsInstance()
@@ -123,3 +123,21 @@ class Stage:
         self.rds.start(endpoint["Address"], endpoint.get("Port", 5432), admin["username"], admin["password"])
         self.runtime.set_hosts({endpoint["Address"]: self.rds.address})
         return f"{endpoint['Address']}:{endpoint.get('Port', 5432)} (master {admin['username']})"
+
+    # --- what went wrong behind a failed step ------------------------------------------------
+
+    def marks(self) -> tuple[int, int, int]:
+        return len(self.runtime.failures), len(self.apigw.refusals), len(self.sqs.errors)
+
+    def diagnostics(self, since: tuple[int, int, int]) -> list[str]:
+        """Function errors, API Gateway refusals and event source errors since `since`."""
+        lines = []
+        for name, invocation in self.runtime.failures[since[0]:][-3:]:
+            error = invocation.error or {}
+            lines.append(f"{name}: {error.get('errorType')}: {str(error.get('errorMessage'))[:600]}")
+            logged = [line for line in invocation.logs if line.strip() and not line.startswith(("START", "END", "REPORT"))]
+            lines += [f"  | {line[:300]}" for line in logged[-12:]]
+        lines += [f"API Gateway: {refusal}" for refusal in self.apigw.refusals[since[1]:][-3:]]
+        lines += [f"SQS event source: {error[:400]}" for error in self.sqs.errors[since[2]:][-3:]]
+        return lines
+
