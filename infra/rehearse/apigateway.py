@@ -161,7 +161,9 @@ class ApiGatewayFront:
     def event(self, request: Request, api_id, stage, path, base_path, resource_path, params, body: bytes) -> dict:
         apigw = self.world.client("apigateway")
         binary_types = apigw.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
-        as_binary = "*/*" in [t.replace("~1", "/") for t in binary_types]
+        # moto keeps a patched-in binary media type as "" (it loses the value of Zappa's
+        # `add /binaryMediaTypes/*~1*`); Zappa only ever adds */*, so "" stands for it.
+        as_binary = bool({"*/*", ""} & {t.replace("~1", "/") for t in binary_types})
         multi: dict[str, list[str]] = {}
         for name, value in request.headers.items():
             multi.setdefault(name, []).append(value)
