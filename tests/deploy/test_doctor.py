@@ -300,7 +300,10 @@ def test_the_command_fails_and_lists_each_problem(healthy, settings):
     assert lines[0].startswith("PROBLEM  webhook: No webhook is registered")
     assert lines[1].startswith("PROBLEM  sender:") and "MaximumConcurrency is 2" in lines[1]
     # The sender function's own environment says 2 as well: named, with what to run.
-    assert lines[2].startswith("PROBLEM  functions: meetups-test-sender: SENDER_MAX_CONCURRENCY=2") and "zappa update" in lines[2]
+    assert lines[2].startswith("PROBLEM  functions: meetups-test-sender: SENDER_MAX_CONCURRENCY=2")
+    # With the package built for Lambda: a bare `zappa update` would package this machine's wheels.
+    assert ("zappa update test_sender -s var/stages/test/zappa_settings.json --zip var/packages/test/test_sender.zip"
+            in lines[2])
 
 
 # --- issue 11's new checks: each fault planted, and each silent on the healthy stage above ---

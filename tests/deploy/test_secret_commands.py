@@ -38,7 +38,8 @@ def test_put_bot_token_fills_an_empty_stage_secret(aws, sandbox, stage_secret):
     assert "@site_local_bot (7000000001)" in output
     assert "written to the bot-token secret 'meetups/test/bot-token'" in output
     assert "Generated telegram_webhook_secret in the stage secret 'meetups/test'" in output
-    assert 'zappa manage test_site "check --deploy --tag telegram"' in output
+    assert 'zappa manage test_site "check --deploy --tag telegram" -s var/stages/test/zappa_settings.json' in output
+    assert "Next (docs/DEPLOY.md): put_stage_secret telegram_oidc_client_secret" in output
     for value in [*values.values(), LOCAL_TOKEN]:
         assert value not in output
     # The functions read it back through project.core.secrets.

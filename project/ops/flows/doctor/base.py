@@ -67,6 +67,17 @@ def zappa(command: str) -> str:
     return f"zappa {command} -s var/stages/{settings.STAGE}/zappa_settings.json"
 
 
+def zappa_upload(verb: str, kind: str) -> str:
+    """`zappa deploy|update <stage>_<kind>` with the package infra.aws.package built for it
+    (the manage function runs the site's), as docs/DEPLOY.md writes it: without --zip, Zappa
+    would package this machine's virtualenv, wheels for the wrong platform included."""
+    from django.conf import settings
+
+    stage = settings.STAGE
+    package = "site" if kind == "manage" else kind
+    return f"{zappa(f'{verb} {stage}_{kind}')} --zip var/packages/{stage}/{stage}_{package}.zip"
+
+
 def resource_name(suffix: str) -> str:
     """<project>-<stage>-<suffix>, as the stack names what it makes."""
     from django.conf import settings

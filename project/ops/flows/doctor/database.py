@@ -9,7 +9,7 @@ from django.conf import settings
 
 from project.ops import conf
 
-from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, client, error_text, zappa
+from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, client, error_text, zappa, zappa_upload
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def check_database_in_function(report: Report, ctx: Context) -> None:
     env = answer.get("environment") or {}
     missing = [name for name, present in env.items() if not present]
     if missing:
-        report.add("functions", PROBLEM, f"The site function runs without {', '.join(missing)}: {zappa(f'update {settings.STAGE}_site')}.")
+        report.add("functions", PROBLEM, f"The site function runs without {', '.join(missing)}: {zappa_upload('update', 'site')}.")
 
 
 def check_site(report: Report, ctx: Context) -> None:

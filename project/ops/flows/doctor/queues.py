@@ -9,7 +9,7 @@ from django.conf import settings
 
 from project.ops import conf
 
-from .base import OK, PROBLEM, SKIPPED, Context, Report, client, error_text, zappa
+from .base import OK, PROBLEM, SKIPPED, Context, Report, client, error_text, zappa_upload
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def check_sender(report: Report, ctx: Context) -> None:
         report.add("sender", SKIPPED, f"Cannot ask Lambda about {conf.function_name('sender')}: {error_text(exc)}.")
         return
     if configuration is None:
-        report.add("sender", PROBLEM, f"There is no function {conf.function_name('sender')}: {zappa(f'deploy {settings.STAGE}_sender')}, then {fix}.")
+        report.add("sender", PROBLEM, f"There is no function {conf.function_name('sender')}: {zappa_upload('deploy', 'sender')}, then {fix}.")
         return
     ctx.sender_timeout = int(configuration.get("Timeout") or 0) or None
     try:
@@ -132,10 +132,10 @@ def check_functions(report: Report, ctx: Context) -> None:
             report.add("functions", SKIPPED, f"Cannot ask Lambda about {name}: {error_text(exc)}.")
             continue
         if configuration is None:
-            report.add("functions", PROBLEM, f"There is no function {name}: {zappa(f'deploy {settings.STAGE}_{kind}')}.")
+            report.add("functions", PROBLEM, f"There is no function {name}: {zappa_upload('deploy', kind)}.")
             continue
         env = (configuration.get("Environment") or {}).get("Variables") or {}
-        redeploy = zappa(f"update {settings.STAGE}_{kind}")
+        redeploy = zappa_upload("update", kind)
         wrong = []
         if not env.get("OUTBOX_QUEUE_URL"):
             wrong.append("it has no OUTBOX_QUEUE_URL, so it enqueues nothing")

@@ -28,8 +28,10 @@ class Command(OpsCommand):
             self.stdout.write(f"Generated {key} in the stage secret {stage_secret.secret_name()!r}.")
         for key in result.removed_from_stage_secret:
             self.stdout.write(f"Removed {key} from the stage secret (it belongs in the bot-token secret).")
+        stage = settings.STAGE
         self.stdout.write(
-            "Next: manage.py setup_webhook (registers the webhook with this secret), and once the site is "
-            f'deployed, zappa manage {settings.STAGE}_site "check --deploy --tag telegram" (the site refuses a '
-            "foreign token there)."
+            "Next (docs/DEPLOY.md): put_stage_secret telegram_oidc_client_secret if the stage signs in with "
+            "OpenID Connect; setup_webhook once the functions are deployed. A deployed site refuses another "
+            f'bot\'s token: zappa manage {stage}_site "check --deploy --tag telegram" '
+            f"-s var/stages/{stage}/zappa_settings.json shows it."
         )
