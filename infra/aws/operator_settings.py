@@ -13,8 +13,10 @@ Two values a deployed stage reads from its secret are not needed by these comman
 not exist yet when the first ones run (put_bot_token writes them):
 - the Django secret key: the commands sign nothing, so a throwaway key for this process;
 - the database: its URL is taken from DATABASE_URL when set (e.g. through a tunnel);
-  otherwise the commands that need it (replay_dead_letters, doctor's database checks) read
-  database_url from the stage secret themselves (project.ops.flows.database).
+  otherwise from the stage secret's database_url, read below before Django's settings (the
+  one the functions use; replay_dead_letters and doctor's "database (here)" say when it
+  does not connect from where the operator stands). With neither, a dummy backend: any
+  query fails with ImproperlyConfigured instead of reaching a stand-in database.
 Whether the functions themselves get DATABASE_URL is what their rendered environment says
 (OPS_FUNCTIONS_HAVE_DATABASE_URL; normally not: they read database_url from the stage
 secret), not what this process was given.

@@ -18,6 +18,9 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 STAGES_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "meetups"
 KINDS = ("site", "webhook", "sender", "manage")
+# The stages project/settings.py deploys (its STAGES but local and test): a function started
+# with any other STAGE refuses to run, so a file for another name could only fail later.
+DEPLOYED_STAGES = ("dev", "prod")
 
 # PostgreSQL's max_connections on RDS is LEAST(DBInstanceClassMemory / 9531392, 5000); these
 # are the values RDS reports for the classes a stage of this size would use (rounded down).
@@ -110,6 +113,11 @@ def load(stage: str, path: Path | None = None) -> StageConfig:
     path = path or path_of(stage)
     if not re.fullmatch(r"[a-z][a-z0-9]{1,15}", stage or ""):
         raise StageConfigError(f"A stage is a short lowercase name (dev, prod), not {stage!r}.")
+    if stage not in DEPLOYED_STAGES:
+        raise StageConfigError(
+            f"project/settings.py deploys only {' and '.join(DEPLOYED_STAGES)}, not {stage!r}: its functions would refuse "
+            "to start. Add the name to STAGES and DEPLOYED there (and to DEPLOYED_STAGES here) first."
+        )
     if not path.exists():
         raise StageConfigError(f"There is no {path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path}: copy infra/stages/dev.toml and edit it.")
     try:

@@ -266,3 +266,17 @@ def test_each_function_carries_only_the_libraries_it_runs(stage):
     for kind in ("webhook", "sender"):
         assert dropped(kind, names) == {"click", "boto3", "zappa", "werkzeug", "cryptography", "cffi",
                                         "_cffi_backend.cpython-311-x86_64-linux-gnu.so"}
+
+
+def test_a_stage_file_only_for_a_stage_the_settings_deploy(tmp_path, settings):
+    """docs/DEPLOY.md, "The stage's configuration": a copy of dev.toml under another name would
+    render settings whose functions refuse to start (project/settings.py knows no such STAGE),
+    so infra.stages refuses it at once, saying where the name must be added."""
+    from infra.stages import config
+
+    assert set(config.DEPLOYED_STAGES) == set(settings.STAGES) - {"local", "test"}
+    copy = tmp_path / "staging.toml"
+    copy.write_text(config.path_of("dev").read_text())
+    with pytest.raises(config.StageConfigError, match="deploys only dev and prod, not 'staging'.*STAGES"):
+        config.load("staging", copy)
+    assert config.load("dev").stage == "dev"
