@@ -211,13 +211,38 @@ SKIPPED_IN_DIGEST = {".git", ".venv", "venv", "var", "staticfiles", "__pycache__
                      "node_modules"}
 
 
+def stage_config(settings: Path, stage_name: str) -> dict:
+    """The stage's settings with `extends` resolved (a key replaces the parent's, as in Zappa)."""
+    config = json.loads(settings.read_text())
+    entry = dict(config[stage_name])
+    while entry.get("extends"):
+        parent = dict(config[entry.pop("extends")])
+        entry = {**parent, **entry}
+    return entry
+
+
 def inputs_digest(venv: Path, settings: Path, stage_name: str) -> str:
     """What a package is made of: the deploy virtualenv, the settings, and every project
-    file (path, size, modification time). Same digest, same package."""
+    file Zappa would take (path, size, modification time), its `exclude` names and
+    `exclude_glob` paths left out as Zappa leaves them out. Same digest, same package."""
+    import fnmatch
+
+    config = stage_config(settings, stage_name)
+    names = list(config.get("exclude") or [])
+    globs = list(config.get("exclude_glob") or [])
+
+    def excluded(relative: str) -> bool:
+        return (any(fnmatch.fnmatch(relative.rsplit("/", 1)[-1], n) for n in names)
+                or any(fnmatch.fnmatch(relative, g) for g in globs))
+
     digest = hashlib.sha256(f"{venv}\n{stage_name}\n".encode() + settings.read_bytes())
     for root, dirs, files in os.walk(BASE_DIR):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_IN_DIGEST)
+        base = Path(root).relative_to(BASE_DIR).as_posix()
+        prefix = "" if base == "." else base + "/"
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_IN_DIGEST and not excluded(prefix + d))
         for name in sorted(files):
+            if excluded(prefix + name):
+                continue
             path = Path(root) / name
             try:
                 info = path.stat()

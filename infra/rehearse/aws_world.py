@@ -58,9 +58,10 @@ class AwsWorld:
         from moto.core.authorization import ActionAuthenticatorMixin
         from moto.server import ThreadedMotoServer
 
-        from infra.rehearse import moto_iam
+        from infra.rehearse import moto_apigateway, moto_iam
 
         moto_iam.install()
+        moto_apigateway.install()
         # The resource types moto's CloudFormation lacks (deploy-ops' infra/local/moto_cfn.py).
         from infra.local import moto_cfn
 
