@@ -25,13 +25,12 @@ Each configuration runs in its own process (Django's settings are per process).
 
 from __future__ import annotations
 
-import argparse
+# Only what the children need is imported here: a cold-start child pays for every import of
+# this file, ours and the naive handler alike, which would blur their ratio (statistics alone
+# pulls in decimal and fractions). The parent imports the rest where it uses it.
 import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -201,6 +200,8 @@ def child_cold(which: str, spawned_at: float, kind: str = "command", request_id:
 def _run(args: list[str], env: dict, checkout: Path = ROOT) -> dict:
     """Run this file as a child with `checkout`'s code on its path (this file's own code
     runs, so a worktree of an older commit is measured with today's yardstick)."""
+    import subprocess
+
     full_env = {**os.environ, "STAGE": "test", "DJANGO_SETTINGS_MODULE": "project.settings", **env,
                 "PYTHONPATH": str(checkout)}
     out = subprocess.run([PY, str(Path(__file__).resolve()), *args], cwd=checkout, env=full_env,
@@ -260,6 +261,8 @@ def _cold(label: str, checkout: Path, tmp: str, moto_env: dict) -> list[tuple]:
 
     Ours and naive run in turn (not all of one, then all of the other), so a busy spell on a
     shared machine weighs on both alike; the CPU figures are the steadier yardstick."""
+    import statistics
+
     cold_db = {"DATABASE_URL": _sqlite_url(tmp, f"cold_{label.replace(' ', '_')}")}
     needed = COLD_RUNS * 4  # one pending request per button press: ours/naive x two queues
     request_ids = iter(_run(["--child-seed", str(needed)], cold_db, checkout))
@@ -285,6 +288,9 @@ def _cold(label: str, checkout: Path, tmp: str, moto_env: dict) -> list[tuple]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import tempfile
+
     parser = argparse.ArgumentParser(description="The webhook handler: warm, sustained, cold start.")
     parser.add_argument("--rev", action="append", default=[],
                         help="also measure the cold start of this commit (a fresh git worktree); repeatable")
