@@ -37,3 +37,8 @@ class StaffAdminSite(AdminSite):
             return HttpResponseRedirect(reverse("home"))
         return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
 
+    def password_change(self, request, extra_context=None):
+        # Nobody has a password (a set one would sign no one in): the account page instead.
+        messages.info(request, "There are no passwords here: you sign in with your email or Telegram.")
+        return HttpResponseRedirect(reverse("account"))
+

@@ -158,3 +158,15 @@ def test_the_user_admin_has_no_password_field_form_or_page():
     assert 'name="password' not in body and "/password/" not in body
     assert client.get(f"/admin/accounts/user/{staff.pk}/password/").status_code in (302, 404)
     assert client.get("/admin/accounts/user/add/").status_code == 403
+
+
+def test_the_admins_own_password_change_page_leads_to_the_account_page():
+    user = password_user("createsuperuser")  # a hash is there, so the admin would offer the page
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 200
+    response = client.get("/admin/password_change/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/"
+    response = client.post("/admin/password_change/", {"old_password": PASSWORD, "new_password1": "x" * 20, "new_password2": "x" * 20})
+    assert response.status_code == 302
+    assert Client().login(username="root", password="x" * 20) is False
