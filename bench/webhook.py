@@ -7,8 +7,9 @@ The webhook handler, in-process: `python -m bench.webhook`.
    skipped when it cannot connect). Goal: p99 <= 10 ms. Measured without a queue (the
    outbox rows are written, the SQS call skipped) and, on SQLite, with moto's SQS.
 2. Sustained: updates per second from one process (the same mix, back to back).
-3. Cold start: a fresh interpreter to the first answered update, a /help and a button
-   press (Accept under a pending match request), for handlers.webhook and for a naive
+3. Cold start: a fresh interpreter to the first answered update, a /help, a button press
+   (Accept under a pending match request), a support text and a block, for handlers.webhook
+   and for a naive
    handler that imports Django, python-telegram-bot and boto3 (with its SQS client) at
    import time and parses with Update.de_json. Goals: <= 300 ms, and at most 0.4 of the
    naive one for every update kind that needs no outbox row (issue 14: /help is answered in
@@ -39,6 +40,10 @@ PY = sys.executable
 SECRET = "local-webhook-secret-not-a-secret"
 WARM_ROUNDS = int(os.environ.get("BENCH_WEBHOOK_ROUNDS", "300"))  # per kind
 COLD_RUNS = int(os.environ.get("BENCH_WEBHOOK_COLD_RUNS", "5"))
+# /help is answered in the webhook's response; a button press answers its query there and
+# edits the message through the outbox; a support text is acknowledged there; a block
+# answers nothing.
+COLD_KINDS = tuple(os.environ.get("BENCH_WEBHOOK_COLD_KINDS", "command,button,text,my_chat_member").split(","))
 
 NAIVE_HANDLER = '''
 import os, json
@@ -114,7 +119,12 @@ def _updates(kind: str, n: int, update_id: int, request_ids: list[int]):
     old, new = ("member", "kicked") if n % 2 == 0 else ("kicked", "member")
     return {"update_id": update_id, "my_chat_member": {
         "chat": chat, "from": ada, "date": 1_700_000_000,
-        "old_chat_member": {"user": bot, "status": old}, "new_chat_member": {"user": bot, "status": new}}}
+        "old_chat_member": _member(bot, old), "new_chat_member": _member(bot, new)}}
+
+
+def _member(bot: dict, status: str) -> dict:
+    # Telegram's ChatMemberBanned carries until_date (0: for ever), and PTB insists on it.
+    return {"user": bot, "status": status, **({"until_date": 0} if status == "kicked" else {})}
 
 
 def child_warm() -> None:
@@ -183,6 +193,9 @@ def child_cold(which: str, spawned_at: float, kind: str = "command", request_id:
         handler = namespace["handler"]
     update_id = int(time.time() * 1000) % 10**12
     update = _updates(kind, 0, update_id, [request_id])
+    if kind == "text":  # the first message of a new conversation, from someone new each run
+        person = {"id": 900_000 + request_id, "is_bot": False, "first_name": "Cy"}
+        update["message"].update({"from": person, "chat": {"id": person["id"], "type": "private", "first_name": "Cy"}})
     answer = handler(event(update), None)
     answered_at = time.time()
     assert answer["statusCode"] == 200, answer
@@ -264,17 +277,17 @@ def _cold(label: str, checkout: Path, tmp: str, moto_env: dict) -> list[tuple]:
     import statistics
 
     cold_db = {"DATABASE_URL": _sqlite_url(tmp, f"cold_{label.replace(' ', '_')}")}
-    needed = COLD_RUNS * 4  # one pending request per button press: ours/naive x two queues
+    needed = COLD_RUNS * 4 * len(COLD_KINDS)  # a fresh match request (or person) per run
     request_ids = iter(_run(["--child-seed", str(needed)], cold_db, checkout))
     rows = []
-    for kind in ("command", "button"):
+    for kind in COLD_KINDS:
         for queue_label, env in (("none", {}), ("SQS (moto)", moto_env)):
             wall: dict[str, list[float]] = {"ours": [], "naive": []}
             cpu: dict[str, list[float]] = {"ours": [], "naive": []}
             flags = None
             for _ in range(COLD_RUNS):
                 for which in ("ours", "naive"):
-                    request_id = next(request_ids) if kind == "button" else 0
+                    request_id = next(request_ids)
                     spawned = time.time()
                     result = _run(["--child-cold", which, repr(spawned), kind, str(request_id)],
                                   {**cold_db, **env}, checkout)
@@ -341,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'code':<10} {'update':<7} {'queue':<11} {'ours ms':>8} {'naive ms':>9} {'ratio':>6}"
                   f" {'ours cpu':>9} {'naive cpu':>10} {'ratio':>6}  ours imports PTB / boto3")
             for label, kind, queue_label, medians, flags in cold:
-                name = "/help" if kind == "command" else kind
+                name = {"command": "/help", "my_chat_member": "block"}.get(kind, kind)
                 (ours, ours_cpu), (naive, naive_cpu) = medians["ours"], medians["naive"]
                 print(f"{label:<10} {name:<7} {queue_label:<11} {ours:8.0f} {naive:9.0f} {ours / naive:6.2f}"
                       f" {ours_cpu:9.0f} {naive_cpu:10.0f} {ours_cpu / naive_cpu:6.2f}  {flags[0]} / {flags[1]}")
