@@ -207,6 +207,12 @@ def check(zip_path: Path) -> list[str]:
     return problems
 
 
+LAMBDA_CONFIGURATION_ONLY = {
+    "aws_environment_variables", "role_arn", "vpc_config", "memory_size", "timeout_seconds", "s3_bucket",
+    "certificate_arn", "tags", "lambda_concurrency", "ephemeral_storage", "num_retained_versions",
+    "cloudwatch_log_level", "xray_tracing", "layers", "dead_letter_arn", "endpoint_configuration",
+    "apigateway_enabled", "manage_roles", "keep_warm", "extends",
+}
 SKIPPED_IN_DIGEST = {".git", ".venv", "venv", "var", "staticfiles", "__pycache__", ".pytest_cache", ".hypothesis",
                      "node_modules"}
 
@@ -235,7 +241,10 @@ def inputs_digest(venv: Path, settings: Path, stage_name: str) -> str:
         return (any(fnmatch.fnmatch(relative.rsplit("/", 1)[-1], n) for n in names)
                 or any(fnmatch.fnmatch(relative, g) for g in globs))
 
-    digest = hashlib.sha256(f"{venv}\n{stage_name}\n".encode() + settings.read_bytes())
+    # Only the settings that reach the zip: a role, a size or the environment (what the
+    # stack assigns, different in every rehearsal) do not change what is packaged.
+    packaged = {k: v for k, v in config.items() if k not in LAMBDA_CONFIGURATION_ONLY}
+    digest = hashlib.sha256(f"{venv}\n{stage_name}\n".encode() + json.dumps(packaged, sort_keys=True).encode())
     for root, dirs, files in os.walk(BASE_DIR):
         base = Path(root).relative_to(BASE_DIR).as_posix()
         prefix = "" if base == "." else base + "/"

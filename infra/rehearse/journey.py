@@ -224,6 +224,88 @@ def accept_in_chat(stage, people):
     return "Telegram -> webhook (HTTPS, secret header) -> accepted; Ada's page says so"
 
 
+def connect_telegram(stage, people):
+    """Ada (signed in by email) connects Telegram from her account, allowing the bot to write."""
+    ada = people["ada"]
+    auth_url = _to_telegram(ada, "/accounts/telegram/login/?process=connect")
+    back = _telegram_decides(stage, ada, auth_url, new_id="5550003", first_name="Ada", request_access="write")
+    base, _, fragment = back.partition("#")
+    ada.get(base)
+    ada.follow(ada.post(base, {"tgAuthResult": fragment.partition("tgAuthResult=")[2]}))
+    people["ada_id"] = 5550003
+    if "5550003" not in ada.get("/accounts/").text and "Telegram" not in ada.get("/accounts/").text:
+        raise StepFailed("Ada's account page does not show Telegram connected")
+    return "Ada's email account now has Telegram too"
+
+
+def forbidden_falls_back_to_email(stage, people):
+    """Telegram answers 403 (the bot was blocked) when the sender delivers to Ada: she gets
+    the notification by email instead."""
+    _profile(people["ada"], "Ada")
+    stage.telegram.fail_next("sendMessage", 403, count=3, description="Forbidden: bot was blocked by the user")
+    before = len(stage.world.sent_emails())
+    _request_to(stage, people["bea"], "Ada", "Lunch on Monday?")
+    body = mail_to(stage, "ada@example.com", before)
+    if "Lunch on Monday" not in body and "Bea" not in body:
+        raise StepFailed(f"the email Ada got is not the notification: {body[:200]!r}")
+    return "the sender got 403 and the notification went out by email (SES)"
+
+
+def dead_letter_replayed(stage, people):
+    """A notification whose message ended in the dead-letter queue (as SQS's redrive puts it
+    there) reaches Telegram after the documented replay."""
+    import json as json_lib
+
+    from infra.rehearse import docs_blocks
+
+    lam, sqs = stage.world.client("lambda"), stage.world.client("sqs")
+    mapping = next(m for m in lam.list_event_source_mappings()["EventSourceMappings"] if ":sqs:" in m["EventSourceArn"])
+    queues = {u.rsplit("/", 1)[1]: u for u in sqs.list_queues()["QueueUrls"]}
+    outbox = next(u for n, u in queues.items() if n.endswith("-outbox"))
+    dlq = next(u for n, u in queues.items() if n.endswith("-outbox-dlq"))
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    try:
+        _request_to(stage, people["otto"] if "otto" in people else people["bea"], "Tess", "A walk on Sunday?")
+        message = wait_for("the notification in the outbox queue", lambda: sqs.receive_message(
+            QueueUrl=outbox, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [None])[0])
+        sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])  # what the redrive policy does
+        sqs.delete_message(QueueUrl=outbox, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+    # The operator's tunnel to the private database: its local end is the instance's address.
+    secret = next(s for s in stage.world.client("secretsmanager").list_secrets()["SecretList"]
+                  if s["Name"].endswith(f"/{stage.name}"))
+    url = json_lib.loads(stage.world.client("secretsmanager").get_secret_value(SecretId=secret["ARN"])["SecretString"])[
+        "database_url"].replace(stage.rds.host, stage.rds.address)
+    env = {**stage.operator_env(), "DATABASE_URL": url}
+    block = docs_blocks.Block("replay", "STAGE=dev .venv/bin/python manage.py replay_dead_letters "
+                                        "--settings=infra.aws.operator_settings\n", 0)
+    from infra.rehearse.stage import BASE_DIR, WORK_DIR
+
+    result = docs_blocks.run_block(block, cwd=BASE_DIR, env=env, answers={}, timeout=300,
+                                   log_file=WORK_DIR / "logs" / "replay.log")
+    if not result.ok:
+        raise StepFailed(f"replay_dead_letters failed ({result.reason}): {result.output[-600:]}")
+    wait_for("the replayed notification in Tess's chat", lambda: any(
+        "Sunday" in (m.get("text") or "") for m in stage.telegram.messages(people["tess_id"])), timeout=60)
+    return "dead letter -> replay_dead_letters -> sender -> Tess's chat"
+
+
+def doctor_clean(stage, people):
+    from infra.rehearse import docs_blocks
+    from infra.rehearse.stage import BASE_DIR, WORK_DIR
+
+    blocks, _ = docs_blocks.blocks_of(BASE_DIR / "docs" / "DEPLOY.md")
+    doctor = next((b for b in blocks if b.name == "doctor"), None)
+    if doctor is None:
+        raise StepFailed("docs/DEPLOY.md has no rehearsed `doctor` block")
+    result = docs_blocks.run_block(doctor, cwd=BASE_DIR, env=stage.operator_env(), answers={}, timeout=300,
+                                   log_file=WORK_DIR / "logs" / "doctor-at-the-end.log")
+    if not result.ok:
+        raise StepFailed(f"doctor is not clean after the journey: {result.output[-800:]}")
+    return result.output.strip().splitlines()[-1] if result.output.strip() else ""
+
+
 STEPS = [
     ("the site answers at its custom domain", site_answers),
     ("email sign-in by link (mail from SES)", email_link),
@@ -232,6 +314,10 @@ STEPS = [
     ("Telegram sign-in, OpenID Connect", telegram_oidc),
     ("a match request reaches Telegram (site -> SQS -> sender -> Telegram)", match_request),
     ("Accept pressed in the chat (Telegram -> webhook)", accept_in_chat),
+    ("Telegram connected to an email account", connect_telegram),
+    ("a 403 from Telegram falls back to email", forbidden_falls_back_to_email),
+    ("a dead letter replayed (replay_dead_letters)", dead_letter_replayed),
+    ("doctor is clean at the end", doctor_clean),
 ]
 
 
