@@ -98,6 +98,8 @@ def test_every_kind_with_hostile_names_reaches_the_sandbox_as_written(people, sa
         assert entities[0] == {"type": "bold", "offset": 0, "length": utf16(title)}
         assert notification.text.strip() in text
         assert HOSTILE in text  # every kind names someone or something hostile
+        assert HOSTILE in title  # ...in its title too, as typed: escaped once, never twice
+        assert "&lt;" not in text and "&amp;amp;" not in text
         # The link is behind words, never a raw URL.
         if notification.link:
             [link] = [e for e in entities if e["type"] == "text_link"]
