@@ -235,6 +235,19 @@ def install() -> None:
 
     access_control.IAMRequestBase.check_action_permitted = check_action_permitted
 
+    # moto's CloudFormation stores a role's inline `Policies` as dicts, which moto's own
+    # evaluation cannot read (KeyError 'policy_document': every call of a stack-made role
+    # denied). AWS evaluates them like any inline policy.
+    original_policy_init = access_control.IAMPolicy.__init__
+
+    def policy_init(self, policy):
+        if isinstance(policy, dict) and "policy_document" not in policy and "Statement" in policy:
+            self._policy_json = policy
+            return
+        original_policy_init(self, policy)
+
+    access_control.IAMPolicy.__init__ = policy_init
+
     # Signature check of bodiless requests (REST GETs: Lambda's and API Gateway's reads):
     # moto signs its copy with the parsed query as the body, so every signed GET with a
     # query or path parameters failed with SignatureDoesNotMatch. AWS hashes the empty body.

@@ -118,3 +118,14 @@ def test_unknown_keys_are_refused(world):
     from infra.rehearse.aws_world import Keys
 
     assert denied(lambda: world.client("sqs", Keys("AKIAUNKNOWNKEY000000", "x")).list_queues())
+
+
+def test_a_role_made_by_cloudformation_is_evaluated_like_any_role(world):
+    template = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "stack-made", "AssumeRolePolicyDocument": LAMBDA_TRUST,
+        "Policies": [{"PolicyName": "p", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}}]}}}}
+    world.client("cloudformation").create_stack(StackName="roles", TemplateBody=json.dumps(template))
+    keys = world.role_credentials(f"arn:aws:iam::{ACCOUNT}:role/stack-made", "stack-made-test")
+    world.client("sqs", keys).list_queues()  # allowed by its inline policy
+    assert denied(lambda: world.client("sns", keys).list_topics())
