@@ -42,7 +42,7 @@ def handler(event, context=None):
     if outside:
         close_old_connections()
     try:
-        return sender().handle(event)
+        return sender().handle(event, context)
     finally:
         if outside:
             close_old_connections()

@@ -26,6 +26,17 @@ import time
 logger = logging.getLogger("sqs_poller")
 
 
+class LocalContext:
+    """The part of Lambda's context object the sender reads: how long the invocation has left
+    before the function's timeout (`timeout_seconds` of the sender in zappa_settings.json)."""
+
+    def __init__(self, timeout_seconds: float = 60.0):
+        self.deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
 def queue_arn(sqs, queue_url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
@@ -77,11 +88,11 @@ def receive_batch(sqs, queue_url: str, *, wait: int, batch_size: int, window: fl
 
 
 def handle_batch(sqs, queue_url: str, arn: str, handler, messages: list[dict], *, region: str = "",
-                 delete=None) -> int:
+                 delete=None, context=None) -> int:
     """Run the handler on received messages and delete what succeeded; returns how many failed."""
     event = to_event(messages, arn, region)
     try:
-        result = handler(event, None) or {}
+        result = handler(event, context) or {}
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
     except Exception:
         # A raised exception fails the whole batch on Lambda: nothing is deleted.
@@ -111,7 +122,7 @@ def poll_once(sqs, queue_url: str, arn: str, handler, *, wait: int = 1, max_mess
 
 
 def run(queue_url: str, *, once: bool = False, wait: int = 1, idle_exit: float | None = None,
-        batch_size: int = 10, window: float = 0.0) -> None:
+        batch_size: int = 10, window: float = 0.0, function_timeout: float = 60.0) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
     from handlers.sender import handler, _setup_django
 
@@ -152,7 +163,8 @@ def run(queue_url: str, *, once: bool = False, wait: int = 1, idle_exit: float |
                 break
             upcoming = receiver.submit(receive) if not once else None
             if messages:
-                failed = handle_batch(sqs, queue_url, arn, handler, messages, region=region, delete=delete_later)
+                failed = handle_batch(sqs, queue_url, arn, handler, messages, region=region, delete=delete_later,
+                                      context=LocalContext(function_timeout))
                 last_work = time.monotonic()
                 logger.info("Batch of %d: %d returned to the queue.", len(messages), failed)
             if once or (idle_exit is not None and time.monotonic() - last_work > idle_exit):
@@ -171,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10, help="the event source's BatchSize")
     parser.add_argument("--batching-window", type=float, default=0.0,
                         help="the event source's MaximumBatchingWindowInSeconds (needed above 10)")
+    parser.add_argument("--function-timeout", type=float, default=60.0,
+                        help="the sender function's timeout_seconds (what the handler's context reports)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if not args.queue_url:
         parser.error("set OUTBOX_QUEUE_URL or pass --queue-url")
     run(args.queue_url, once=args.once, wait=args.wait, idle_exit=args.idle_exit,
-        batch_size=args.batch_size, window=args.batching_window)
+        batch_size=args.batch_size, window=args.batching_window, function_timeout=args.function_timeout)
     return 0
 
 

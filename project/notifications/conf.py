@@ -50,9 +50,28 @@ def send_timeout_seconds() -> float:
 
 
 def max_hold_seconds() -> float:
-    """The longest a sender waits for a rate-limit slot before handing the message back to
-    the queue (with a visibility timeout) rather than holding the invocation open."""
+    """How long one invocation keeps booking sends: what cannot go out within this goes back
+    to the queue at once, as a new message delayed to its slot (never held open)."""
     return float(_get("NOTIFICATIONS_MAX_HOLD", 10))
+
+
+def booking_horizon_seconds() -> float:
+    """How far ahead of now one sender instance may book the bot's schedule: its share of
+    slots taken at once (see ratelimit.reserve_sends). Sends booked and not yet made when a
+    429 pauses the bot stay home (sending_calls.py)."""
+    return float(_get("NOTIFICATIONS_BOOKING_HORIZON", 0.5))
+
+
+def straggler_after_seconds() -> float:
+    """A call still unanswered this long after its slot, when the rest of the batch is done,
+    no longer holds the invocation: the container records it when it answers."""
+    return float(_get("NOTIFICATIONS_STRAGGLER_AFTER", 2))
+
+
+def function_timeout_seconds() -> float:
+    """The sender function's timeout, for invocations without a Lambda context (tests,
+    scripts); Lambda's context says how much time is left (get_remaining_time_in_millis)."""
+    return float(_get("NOTIFICATIONS_FUNCTION_TIMEOUT", 60))
 
 
 # --- rate limits (see docs/OUTBOX.md) --------------------------------------------------------

@@ -146,10 +146,19 @@ class RateLimitSlot(models.Model):
     """
     The next free send time (Unix seconds) for one rate-limit key ("global", "chat:<id>"),
     shared by every sender instance. See ratelimit.py and docs/OUTBOX.md.
+
+    The "global" row also holds the bot's adaptive rate: after a 429 every instance pauses
+    until `paused_until`, and the rate backs off and recovers step by step (0: not adapted,
+    the configured rate applies). Chat rows leave these at 0.
     """
 
     key = models.CharField(max_length=64, primary_key=True)
     next_at = models.FloatField(default=0.0)
+    paused_until = models.FloatField(default=0.0)
+    rate = models.FloatField(default=0.0)
+    rate_floor = models.FloatField(default=0.0, help_text="Highest rate that ran clean since the last 429.")
+    rate_ceiling = models.FloatField(default=0.0, help_text="Lowest rate that drew a 429 (0: none known).")
+    rate_changed_at = models.FloatField(default=0.0)
 
     def __str__(self):
         return f"{self.key} next at {self.next_at}"

@@ -100,9 +100,22 @@ def enqueue_now(delivery_ids: list[int]) -> int:
         if settings.STAGE not in ("test",):
             logger.warning("OUTBOX_QUEUE_URL is not set; %d deliveries left for the sweep.", len(delivery_ids))
         return 0
-    from project.core.aws import client
-
     from .models import Delivery
+
+    accepted = send_batches(delivery_ids)
+    if accepted:
+        Delivery.objects.filter(id__in=accepted).update(enqueued_at=timezone.now())
+    return len(accepted)
+
+
+def send_batches(delivery_ids: list[int]) -> list[int]:
+    """SendMessageBatch, ten per call (a few calls at once for many); the ids SQS accepted.
+    Failures are logged, not raised. Touches no database (the sender calls it from its SQS
+    threads)."""
+    queue_url = getattr(settings, "OUTBOX_QUEUE_URL", "")
+    if not queue_url or not delivery_ids:
+        return []
+    from project.core.aws import client
 
     sqs = client("sqs")
     size = conf.sqs_batch_size()
@@ -130,9 +143,7 @@ def enqueue_now(delivery_ids: list[int]) -> int:
         with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
             for ids in pool.map(send, chunks):
                 accepted.extend(ids)
-    if accepted:
-        Delivery.objects.filter(id__in=accepted).update(enqueued_at=timezone.now())
-    return len(accepted)
+    return accepted
 
 
 # --- the bot's own messages -------------------------------------------------------------------

@@ -12,6 +12,7 @@ import re
 import time
 from typing import Callable
 
+from . import faults
 from .state import ApiError, BotState, RecordEntry, Sandbox, UPDATE_TYPES
 
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -268,13 +269,14 @@ def call_api(sb: Sandbox, token: str, method: str, params: dict, *, via: str = "
             sb._add_record(RecordEntry(sb.now(), None, entry_method, chat_id, dict(params), False,
                                        401, err.description, via=via))
         return 401, err.body()
+    injected = faults.draw(sb, method)  # random 5xx and hangs for chaos runs (faults.py)
     with sb.lock:
-        delay = sb._take_delay(method)
+        delay = sb._take_delay(method) + injected.delay
     if delay:
         time.sleep(delay)  # never under the lock
     with sb.lock:
         entry = RecordEntry(sb.now(), bot.id, entry_method, chat_id, dict(params), True, via=via)
-        fault = sb._take_fault(method)
+        fault = sb._take_fault(method) or injected.error
         spec = METHODS.get(method.lower())
         try:
             if fault:

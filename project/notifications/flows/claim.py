@@ -74,6 +74,30 @@ def claim_many(delivery_ids: list[int]) -> dict[int, Claim]:
     return result
 
 
+def note_try(delivery: Delivery, error: str) -> bool:
+    """Count an API call that is to be tried again within this claim (a 429 waited out in the
+    same invocation): attempts and the reason are recorded, the claim is kept."""
+    now = timezone.now()
+    updated = Delivery.objects.filter(pk=delivery.pk, claim_token=delivery.claim_token).update(
+        attempts=F("attempts") + 1, last_error=error[:2000], updated_at=now
+    )
+    if updated:
+        delivery.last_error = error[:2000]
+    return bool(updated)
+
+
+def give_up_unclaimed(delivery: Delivery, error: str) -> bool:
+    """Settle as failed a delivery this sender released as queued and then could not put back
+    on the queue (its last receive: the message goes to the dead-letter queue). Only while
+    nobody has claimed it since."""
+    updated = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED, claim_token="").update(
+        status=Delivery.Status.FAILED, last_error=error[:2000], updated_at=timezone.now()
+    )
+    if updated:
+        delivery.status, delivery.last_error = Delivery.Status.FAILED, error[:2000]
+    return bool(updated)
+
+
 def settle(delivery: Delivery, status: str, *, error: str = "", message_id: str = "", attempted: bool = True,
            due_in: float | None = None) -> bool:
     """Record the outcome of a claimed delivery. A non-final status (queued) releases the
