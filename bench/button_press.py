@@ -80,7 +80,7 @@ SEED = textwrap.dedent('''
 class Stack:
     """The checkout's devstack on free ports, with its output kept in a log file."""
 
-    def __init__(self, checkout: Path, tmp: str):
+    def __init__(self, checkout: Path, tmp: str, extra_env: dict | None = None):
         self.checkout = checkout
         self.ports = {name: free_port() for name in ("SITE_PORT", "SANDBOX_PORT", "WEBHOOK_PORT", "AWS_PORT")}
         self.env = {
@@ -88,6 +88,7 @@ class Stack:
             **{k: str(v) for k, v in self.ports.items()},
             "DATABASE_URL": f"sqlite:///{tmp}/dev.sqlite3",
             "PYTHONPATH": str(checkout),
+            **(extra_env or {}),
         }
         self.log = open(Path(tmp) / "devstack.log", "w")
         self.sandbox = f"http://127.0.0.1:{self.ports['SANDBOX_PORT']}"
@@ -133,11 +134,11 @@ class Stack:
 class Presses:
     """One checkout's stack, seeded with `presses` notifications, pressed one at a time."""
 
-    def __init__(self, checkout: Path, presses: int, tmp: str):
+    def __init__(self, checkout: Path, presses: int, tmp: str, extra_env: dict | None = None):
         import httpx
 
         self.checkout, self.presses = checkout, presses
-        self.stack = Stack(checkout, tmp)
+        self.stack = Stack(checkout, tmp, extra_env)
         self.client = httpx.Client(base_url=self.stack.sandbox, timeout=30, trust_env=False)
         self.pressed_at: list[tuple[int, float]] = []
 
@@ -205,14 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rev", action="append", help="git revision(s) to measure (default: HEAD)")
     parser.add_argument("--presses", type=int, default=PRESSES)
+    parser.add_argument("--without-answers", action="append", default=[], metavar="REV",
+                        help="also run REV with TELEGRAM_WEBHOOK_ANSWERS=false (its answers through the outbox)")
     args = parser.parse_args(argv if argv is not None else [])
-    commits = [short(rev) for rev in (args.rev or ["HEAD"])]
+    variants = [(short(rev), short(rev), {}) for rev in (args.rev or ["HEAD"])]
+    variants += [(f"{short(rev)}-outbox", short(rev), {"TELEGRAM_WEBHOOK_ANSWERS": "false"})
+                 for rev in args.without_answers]
+    commits = [label for label, _, _ in variants]
     with ExitStack() as stack:
         runs = []
-        for commit in commits:
+        for _, commit, extra_env in variants:
             checkout = stack.enter_context(worktree(commit))
             runs.append(stack.enter_context(Presses(checkout, args.presses, stack.enter_context(
-                tempfile.TemporaryDirectory()))))
+                tempfile.TemporaryDirectory()), extra_env)))
         # Every stack runs at once and the presses take turns, so a busy spell on a shared
         # machine weighs on each commit alike.
         for n in range(args.presses):
@@ -220,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                 run.press(n)
         results = [run.result() for run in runs]
     print(f"Button press in make dev: {args.presses} presses of Accept, one at a time; ms from the press")
-    print(f"{'rev':<10} {'to':<22} {'p50':>7} {'p90':>7} {'max':>7}  callback answered by")
+    print(f"{'rev':<16} {'to':<22} {'p50':>7} {'p90':>7} {'max':>7}  callback answered by")
     for commit, result in zip(commits, results):
         for what, label in (("spinner", "spinner stops"), ("edited", "message edited")):
             values = result[what]
-            print(f"{commit:<10} {label:<22} {_pct(values, .5):7.0f} {_pct(values, .9):7.0f} {max(values):7.0f}"
+            print(f"{commit:<16} {label:<22} {_pct(values, .5):7.0f} {_pct(values, .9):7.0f} {max(values):7.0f}"
                   f"  {', '.join(result['answered_via'])}")
     return 0
 

@@ -319,6 +319,9 @@ TELEGRAM_DEEP_LINK_BASE = env(
 TELEGRAM_LOGIN_FLOWS = env_list("TELEGRAM_LOGIN_FLOWS", "legacy,oidc")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", "http://127.0.0.1:8001/telegram/webhook")
 TELEGRAM_STAFF_GROUP_ID = int(env("TELEGRAM_STAFF_GROUP_ID", "0")) or None
+# Bot API calls that need no result ride in the webhook's response (contract C2); off sends
+# them through the outbox like everything else (a switch for comparing, or for trouble).
+TELEGRAM_WEBHOOK_ANSWERS = env_bool("TELEGRAM_WEBHOOK_ANSWERS", True)
 # Ed25519 public key (hex) that signs Mini App launch data: Telegram's when deployed, the
 # sandbox's locally (derived from its published seed: infra/local/telegram_sandbox/mini_app_keys.py).
 TELEGRAM_MINI_APP_PUBLIC_KEY = env(

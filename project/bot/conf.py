@@ -27,3 +27,8 @@ def support_ack_again_after() -> float:
     """Seconds without a staff answer after which a person writing again is told once more that
     their message arrived and nobody has forgotten them (issue 13 item 4)."""
     return float(getattr(settings, "SUPPORT_ACK_AGAIN_AFTER", 2 * 60 * 60))
+
+
+def webhook_answers() -> bool:
+    """Whether calls that need no result go in the webhook's response (contract C2)."""
+    return bool(getattr(settings, "TELEGRAM_WEBHOOK_ANSWERS", True))

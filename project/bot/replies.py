@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from project.bot import conf
+
 # The webhook answer of the update being handled: None outside receive_update, else a list
 # holding at most one Bot API call.
 _slot: contextvars.ContextVar[list | None] = contextvars.ContextVar("webhook_answer", default=None)
@@ -79,7 +81,7 @@ def answer(chat_id: int, method: str, payload: dict, *, user=None):
     """A call whose outcome does not matter: in the webhook's response if it can go there
     (returns None), else through the outbox (returns the Delivery)."""
     slot = _slot.get()
-    if slot is not None and not slot:
+    if slot is not None and not slot and conf.webhook_answers():
         call = {"method": method, **payload}
         if method != "answerCallbackQuery":
             call = {"method": method, "chat_id": chat_id, **payload}

@@ -231,3 +231,10 @@ def test_stop_twice_then_start_still_restores_everything(person):
     call(message_update(4242, "/stop"))
     call(message_update(4242, "/start"))
     assert _telegram_on(person) == before != {kinds.SECURITY}
+
+
+def test_with_webhook_answers_off_the_reply_goes_through_the_outbox(person, settings):
+    settings.TELEGRAM_WEBHOOK_ANSWERS = False
+    assert answer_of(call(message_update(4242, "/help"))) is None
+    [delivery] = deliveries(4242, "sendMessage")
+    assert "/settings" in delivery.payload["text"]
