@@ -19,6 +19,10 @@ def notification_settings_path() -> str:
     return getattr(settings, "BOT_NOTIFICATION_SETTINGS_PATH", "/settings/notifications/")
 
 
+def meetup_path(meetup_id: int) -> str:
+    return getattr(settings, "BOT_MEETUP_PATH", "/meetups/{id}/").format(id=int(meetup_id))
+
+
 def webhook_max_connections() -> int:
     return int(getattr(settings, "TELEGRAM_WEBHOOK_MAX_CONNECTIONS", 40))
 

@@ -64,8 +64,9 @@ def test_going_answers_the_invitation_tells_the_organizer_and_updates_the_messag
     assert edit.payload["message_id"] == 12
     assert edit.payload["text"] == "Board games\n\nOlga invited you\n\nYour answer: Going"
     assert edit.payload["entities"] == [{"type": "bold", "offset": 0, "length": 3}]  # formatting kept
-    labels = [b["text"] for b in edit.payload["reply_markup"]["inline_keyboard"][0]]
-    assert labels == ["✓ Going", "Maybe", "Can't"]  # the buttons stay: people change their minds
+    rows = edit.payload["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in rows[0]] == ["✓ Going", "Maybe", "Can't"]  # people change their minds
+    assert rows[1][0]["text"] == "Open on the site"
 
 
 def test_pressed_twice_says_so_and_changes_nothing(meetup):
@@ -101,7 +102,8 @@ def test_pressed_after_the_meetup_changed(meetup):
     assert answer["show_alert"] is True and "changed" in answer["text"]
     assert rsvp_of(meetup) == Invitation.Rsvp.PENDING  # nothing answered for a place never seen
     [edit] = deliveries(4242, "editMessageText")
-    assert "changed after this message" in edit.payload["text"] and "reply_markup" not in edit.payload
+    assert "changed after this message" in edit.payload["text"]
+    assert [[b["text"] for b in row] for row in edit.payload["reply_markup"]["inline_keyboard"]] == [["Open on the site"]]
 
     # The change notice has buttons for the new version, and they work.
     [changed] = [d for d in deliveries(4242, "sendMessage") if d.notification.kind == "meetup_changed"]

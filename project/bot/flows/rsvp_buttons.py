@@ -11,16 +11,18 @@ their mind. Every other case gets an answer that says what happened:
   message stays as it is;
 - the same answer again: "You already said Going", nothing changes;
 - the meetup changed since this message (its version differs): nothing is answered for a
-  time or place the person never saw; the message says so and loses its buttons (the
+  time or place the person never saw; the message says so and loses its RSVP buttons (the
   change notice carries fresh ones);
-- cancelled, already started, or gone: said so, buttons removed.
+- cancelled, already started, or gone: said so, RSVP buttons removed.
+"Open on the site" stays under the message in every case (but a meetup that is gone).
 """
 
 from __future__ import annotations
 
 import re
 
-from project.bot import replies
+from project.bot import conf, replies
+from project.bot.buttons import site_button
 from project.bot.flows.edits import show_result
 from project.bot.updates import CallbackQuery
 from project.telegram_accounts.models import TelegramAccount
@@ -28,6 +30,11 @@ from project.telegram_accounts.models import TelegramAccount
 CALLBACK_DATA = re.compile(r"^rsvp:(\d{1,18}):([0-9a-f]{8}):(yes|maybe|no)$")
 ANSWER_LINE = "Your answer: "
 CHANGED = "This meetup changed after this message was sent: see the newer message for the new details."
+
+
+def _site_row(meetup_id: int) -> list[dict]:
+    # The message's "Open on the site" stays under it whatever the press did.
+    return [site_button("Open on the site", conf.meetup_path(meetup_id))]
 
 
 def _label(answer: str) -> str:
@@ -67,12 +74,12 @@ def press(query: CallbackQuery) -> tuple[bool, str]:
     if not meetup.is_open:
         message = str(MeetupClosed(meetup))
         replies.answer_callback(query.id, chat_id, message, user=user, show_alert=True)
-        show_result(query, user, message, replaces=ANSWER_LINE)
+        show_result(query, user, message, replaces=ANSWER_LINE, buttons=[_site_row(meetup_id)])
         return True, f"meetup {meetup_id} is closed"
     if version != notifying.meetup_version(meetup):
         replies.answer_callback(query.id, chat_id, "This meetup changed since: nothing was answered. "
                                 "See the newer message.", user=user, show_alert=True)
-        show_result(query, user, CHANGED, replaces=ANSWER_LINE)
+        show_result(query, user, CHANGED, replaces=ANSWER_LINE, buttons=[_site_row(meetup_id)])
         return True, f"meetup {meetup_id} changed since the message (version {version})"
     if invitation.rsvp == answer:
         replies.answer_callback(query.id, chat_id, f"You already said: {_label(answer)}.", user=user)
@@ -81,9 +88,9 @@ def press(query: CallbackQuery) -> tuple[bool, str]:
         rsvp(meetup_id, user, answer)
     except MeetupClosed as exc:  # closed between the check and the locked row
         replies.answer_callback(query.id, chat_id, str(exc), user=user, show_alert=True)
-        show_result(query, user, str(exc), replaces=ANSWER_LINE)
+        show_result(query, user, str(exc), replaces=ANSWER_LINE, buttons=[_site_row(meetup_id)])
         return True, f"meetup {meetup_id} is closed"
     replies.answer_callback(query.id, chat_id, f"{_label(answer)}: noted.", user=user)
     show_result(query, user, f"{ANSWER_LINE}{_label(answer)}", replaces=ANSWER_LINE,
-                buttons=notifying.rsvp_buttons(meetup, answer))
+                buttons=[*notifying.rsvp_buttons(meetup, answer), _site_row(meetup_id)])
     return True, f"meetup {meetup_id}: rsvp {answer}"
