@@ -5,7 +5,7 @@ step that fails stops the rehearsal, says what failed, and the exit status is 1.
 
 Options: --stage dev, --only-deploy (stop after the documented blocks), --keep (leave the
 stage running until Ctrl-C, to look around), --block-timeout SECONDS.
-Logs: var/rehearse/logs/ (each block's output), var/rehearse/functions/<name>/log.txt.
+Logs: var/rehearse/logs/ (each block's output), var/rehearse/logs/functions/<name>.log.
 """
 
 from __future__ import annotations

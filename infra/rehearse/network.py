@@ -140,7 +140,10 @@ class Network:
         except Exception:  # a bug of the rehearsal, not an answer of AWS: keep its traceback
             import traceback
 
-            with open(self.directory.parent / "logs" / "network-errors.log", "a") as log:
+            from infra.rehearse.stage import WORK_DIR
+
+            (WORK_DIR / "logs").mkdir(parents=True, exist_ok=True)
+            with open(WORK_DIR / "logs" / "network-errors.log", "a") as log:
                 log.write(f"{route.name} {environ.get('REQUEST_METHOD')} {host}{environ.get('PATH_INFO')}\n"
                           f"{traceback.format_exc()}\n")
             raise

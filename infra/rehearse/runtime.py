@@ -7,7 +7,7 @@ For a function name, `LambdaRuntime.invoke(name, event)` does what Lambda does:
   environment, code hash); a configuration or code change retires the warm worker, and the
   next invocation starts a new one (a new container);
 - unzips the function's package (the zip moto holds, which `zappa deploy/update` uploaded)
-  into var/rehearse/functions/<function>/<code sha>/ (the task root);
+  into ~/.cache/meetups-rehearsal/<checkout>/functions/<function>/<code sha>/ (the task root);
 - gets the credentials of the function's role from moto's STS (AssumeRole as the Lambda
   service, so the role's trust policy must allow Lambda), valid for the container's life;
 - starts a worker: `python3.11 -I -S bootstrap.py` from the runtime directory (only the
@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.rehearse.aws_world import ACCOUNT, REGION, AwsWorld
-from infra.rehearse.runtime_deps import runtime_dir
+from infra.rehearse.runtime_deps import LAMBDA_ROOT, runtime_dir
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-FUNCTIONS_DIR = BASE_DIR / "var" / "rehearse" / "functions"
+FUNCTIONS_DIR = LAMBDA_ROOT / "functions"  # task roots (unzipped packages) and the hosts file
+LOG_DIR = BASE_DIR / "var" / "rehearse" / "logs" / "functions"
 # Not mounted read-only: the kernel's and the devices' file systems, and /tmp (a fresh tmpfs).
 NOT_READ_ONLY = {"proc", "sys", "dev", "tmp"}
 
@@ -125,7 +126,8 @@ class Worker:
             self.init_error = first["init_error"]
 
     def _read_logs(self) -> None:
-        log_file = FUNCTIONS_DIR / self.name / "log.txt"
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log_file = LOG_DIR / f"{self.name}.log"
         with open(log_file, "a") as sink:
             for line in self.process.stdout:
                 line = line.rstrip("\n")
@@ -263,6 +265,10 @@ class LambdaRuntime:
         digest = hashlib.sha256(config["CodeSha256"].encode()).hexdigest()[:16]
         root = FUNCTIONS_DIR / name / digest
         if not (root / ".unzipped").exists():
+            # Older code of this function is never run again: keep only the current one.
+            for old in (FUNCTIONS_DIR / name).glob("*"):
+                if old.is_dir() and old != root and name not in self.workers:
+                    shutil.rmtree(old, ignore_errors=True)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
             import io

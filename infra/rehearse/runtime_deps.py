@@ -11,7 +11,7 @@ versions" in the Lambda developer guide, "Building Lambda functions with Python"
 updates it with the runtime; check that page when a release depends on a newer boto3
 feature, and move this pin with it.
 
-Installed once from PyPI into var/rehearse/lambda-runtime/<hash of the pins>/ with pip
+Installed once from PyPI into ~/.cache/meetups-rehearsal/<checkout>/lambda-runtime/<hash of the pins>/ with pip
 (`--target`, wheels only, no dependencies resolved beyond these pins), plus bootstrap.py.
 """
 
@@ -33,7 +33,11 @@ RUNTIME_SDK = (
     "six==1.16.0",
     "urllib3==1.26.19",
 )
-ROOT = BASE_DIR / "var" / "rehearse" / "lambda-runtime"
+# What the functions' workers see lives outside the checkout, and never under /tmp (each
+# worker gets a fresh /tmp of its own, which would hide it): a checkout may be anywhere.
+LAMBDA_ROOT = (Path.home() / ".cache" / "meetups-rehearsal"
+               / hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:10])
+ROOT = LAMBDA_ROOT / "lambda-runtime"
 
 
 def runtime_dir(*, log=print) -> Path:

@@ -28,6 +28,7 @@ from infra.rehearse.aws_world import REGION, AwsWorld
 from infra.rehearse.network import Network, Route
 from infra.rehearse.rds import RdsInstance
 from infra.rehearse.runtime import LambdaRuntime, check_isolation
+from infra.rehearse.runtime_deps import LAMBDA_ROOT
 from infra.rehearse.sqs_source import SqsEventSource
 from infra.rehearse.telegram import StageBot, stage_bot, start_telegram
 
@@ -53,7 +54,8 @@ class Stage:
         check_isolation()
         WORK_DIR.mkdir(parents=True, exist_ok=True)
         self.world = AwsWorld().start()
-        self.network = Network(WORK_DIR / "tls").start()
+        # The CA bundle is read by the functions too: outside /tmp, like their packages.
+        self.network = Network(LAMBDA_ROOT / "tls").start()
         self.runtime = LambdaRuntime(self.world, network_env=self.network.client_env(), log=self.log)
         self.aws = AwsFront(self.world, self.runtime)
         aws_http = make_server("127.0.0.1", 0, self.aws, threaded=True)
