@@ -22,6 +22,11 @@ long-polls (the local SQS poller) asks for a longer read timeout with `read_time
 
 AWS_CONNECT_TIMEOUT, AWS_READ_TIMEOUT and AWS_MAX_ATTEMPTS override the values (seconds,
 seconds, total attempts including the first).
+
+Lambda is the exception: its Invoke answers when the invoked function has finished (up to
+its timeout, 900 s at most), and is not idempotent (a retried Invoke runs the function again,
+a migration twice). No function invokes another; the operator commands do (`doctor`'s check
+in the site function), so a `lambda` client waits up to Lambda's own limit and never retries.
 """
 
 from __future__ import annotations
@@ -45,10 +50,17 @@ def _number(name: str, default: float) -> float:
     return value
 
 
-def client_config(*, read_timeout: float | None = None):
+LAMBDA_INVOKE_TIMEOUT = 900.0  # Lambda's longest function timeout
+
+
+def client_config(*, read_timeout: float | None = None, service: str = ""):
     """The botocore Config every client of this project uses (django-ses's too)."""
     from botocore.config import Config
 
+    if service == "lambda":
+        return Config(connect_timeout=_number("AWS_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+                      read_timeout=read_timeout or LAMBDA_INVOKE_TIMEOUT,
+                      retries={"mode": "standard", "total_max_attempts": 1})
     return Config(
         connect_timeout=_number("AWS_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
         read_timeout=read_timeout or _number("AWS_READ_TIMEOUT", READ_TIMEOUT),
@@ -81,7 +93,7 @@ def client(service: str, *, read_timeout: float | None = None):
     import boto3
 
     return boto3.session.Session().client(
-        service, region_name=_region(), config=client_config(read_timeout=read_timeout)
+        service, region_name=_region(), config=client_config(read_timeout=read_timeout, service=service)
     )
 
 

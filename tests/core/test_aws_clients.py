@@ -65,13 +65,24 @@ def shortest_function_timeout() -> int:
 
 def test_every_client_has_connect_and_read_timeouts_and_bounded_retries():
     aws.reset_clients()
-    for service in ("sqs", "secretsmanager", "lambda"):
+    for service in ("sqs", "secretsmanager", "ses"):
         config = aws.client(service).meta.config
         assert config.connect_timeout == aws.CONNECT_TIMEOUT
         assert config.read_timeout == aws.READ_TIMEOUT
         assert config.retries == {"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS}
     # The worst case of one call stays under half the shortest function timeout (the webhook's).
     assert aws.worst_case_seconds() < shortest_function_timeout() / 2
+    aws.reset_clients()
+
+
+def test_lambda_invoke_waits_for_the_function_and_is_never_retried():
+    """Invoke answers when the function is done (doctor's check in the site function takes
+    seconds), and a retried Invoke would run the function again."""
+    aws.reset_clients()
+    config = aws.client("lambda").meta.config
+    assert config.read_timeout == aws.LAMBDA_INVOKE_TIMEOUT
+    assert config.connect_timeout == aws.CONNECT_TIMEOUT
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
     aws.reset_clients()
 
 
@@ -106,6 +117,8 @@ def test_the_webhook_answers_within_its_timeout_when_sqs_never_answers(black_hol
     from tests.bot.conftest import call, make_user, message_update
 
     settings.OUTBOX_QUEUE_URL = f"{black_hole.url}/123456789012/meetups-dev-outbox"
+    # The reply through the outbox (not in the webhook's own answer), so SQS is called.
+    settings.TELEGRAM_WEBHOOK_ANSWERS = False
     make_user("ada@example.com", telegram_id=4242, first_name="Ada")
     started = time.monotonic()
     answer = call(message_update(4242, "/help"))
