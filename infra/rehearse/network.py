@@ -73,6 +73,12 @@ class CertificateAuthority:
                 self._contexts[host] = self._issue(host)
             return self._contexts[host]
 
+    def files_for(self, host: str) -> tuple[Path, Path]:
+        """(certificate chain, key) files for `host` (a server outside this process: PostgreSQL)."""
+        self.context_for(host)
+        safe = host.replace("*", "_")
+        return self.directory / f"{safe}.pem", self.directory / f"{safe}.key"
+
     def _issue(self, host: str) -> ssl.SSLContext:
         x509, hashes, serialization = self._x509, self._hashes, self._serialization
         key = self._ec.generate_private_key(self._ec.SECP256R1())

@@ -10,9 +10,14 @@ instance's port. The functions reach it by the instance's endpoint host name, wh
 /etc/hosts (inside their mount namespace) maps to that address. Nothing of the team's
 shared PostgreSQL on 127.0.0.1 is touched.
 
-Differences from RDS: no TLS (the package's RDS CA bundle cannot verify a local server, so
-`sslmode=verify-full` cannot be rehearsed), the server's version is Debian's, not the
-stack's EngineVersion.
+TLS as on RDS with `rds.force_ssl=1`: the server has a certificate for the instance's
+endpoint name, issued by the rehearsal's CA, which plays Amazon's RDS CA (the runtime adds it
+to the RDS CA bundle in each unzipped package, see runtime.py), and refuses connections
+without TLS. So `sslmode=verify-full` with the package's bundle is rehearsed: a wrong host
+name or a client that does not verify still fails here.
+
+Differences from RDS: the server's version is Debian's, not the stack's EngineVersion; no
+parameter groups, RDS Proxy or storage limits.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ class RdsInstance:
         self.host = ""  # the endpoint name the stack's instance has in moto
         self._running = False
 
-    def start(self, host: str, port: int, user: str, password: str) -> "RdsInstance":
-        """Create and start the cluster for the instance `host:port` (master `user`)."""
+    def start(self, host: str, port: int, user: str, password: str, certificate: tuple[Path, Path]) -> "RdsInstance":
+        """Create and start the cluster for the instance `host:port` (master `user`), serving
+        TLS with `certificate` (chain file, key file) for the endpoint name."""
         self.host, self.port = host, int(port)
         self.stop()
         shutil.rmtree(DATA_DIR, ignore_errors=True)
@@ -57,9 +63,15 @@ class RdsInstance:
                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
         os.unlink(pw.name)
         (data / "pg_hba.conf").write_text(
-            "local all all trust\n"                       # the rehearsal's own checks, over the socket
-            "host all all 127.0.0.0/8 scram-sha-256\n")  # everyone else: the password
-        options = f"-c listen_addresses={self.address} -c port={self.port} -c unix_socket_directories={DATA_DIR}"
+            "local all all trust\n"                          # the rehearsal's own checks, over the socket
+            "hostssl all all 127.0.0.0/8 scram-sha-256\n"    # everyone else: TLS and the password
+            "hostnossl all all 0.0.0.0/0 reject\n")          # rds.force_ssl=1
+        for source, name in zip(certificate, ("server.crt", "server.key")):
+            shutil.copy(source, data / name)
+            shutil.chown(data / name, "postgres", "postgres")
+            os.chmod(data / name, 0o600)
+        options = (f"-c listen_addresses={self.address} -c port={self.port} -c unix_socket_directories={DATA_DIR} "
+                   "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key")
         self._as_postgres([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(DATA_DIR / "log.txt"),
                            "-w", "-t", "60", "start"])
         self._running = True

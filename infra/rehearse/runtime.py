@@ -212,9 +212,11 @@ class LambdaRuntime:
     })
 
     def __init__(self, world: AwsWorld, *, network_env: dict[str, str] | None = None,
-                 hosts: dict[str, str] | None = None, log=print):
+                 hosts: dict[str, str] | None = None, extra_trust: dict[str, bytes] | None = None, log=print):
         check_isolation()
         self.world = world
+        # CA bundles in the package (by file name) that get the rehearsal's stand-in CAs added.
+        self.extra_trust = dict(extra_trust or {})
         self.network_env = dict(network_env or {})
         self.runtime_dir = runtime_dir(log=log)
         self.workers: dict[str, Worker] = {}
@@ -275,6 +277,9 @@ class LambdaRuntime:
 
             with zipfile.ZipFile(io.BytesIO(self.world.function_code(name))) as archive:
                 archive.extractall(root)
+            for file_name, pem in self.extra_trust.items():
+                for bundle in root.rglob(file_name):
+                    bundle.write_bytes(bundle.read_bytes().rstrip(b"\n") + b"\n" + pem)
             (root / ".unzipped").touch()
         return root
 

@@ -56,7 +56,9 @@ class Stage:
         self.world = AwsWorld().start()
         # The CA bundle is read by the functions too: outside /tmp, like their packages.
         self.network = Network(LAMBDA_ROOT / "tls").start()
-        self.runtime = LambdaRuntime(self.world, network_env=self.network.client_env(), log=self.log)
+        # The rehearsal's CA plays Amazon's RDS CA for the database (rds.py).
+        self.runtime = LambdaRuntime(self.world, network_env=self.network.client_env(), log=self.log,
+                                     extra_trust={"rds-ca-bundle.pem": self.network.ca.ca_file.read_bytes()})
         self.aws = AwsFront(self.world, self.runtime)
         aws_http = make_server("127.0.0.1", 0, self.aws, threaded=True)
         self._serve(aws_http)
@@ -122,7 +124,8 @@ class Stage:
         if secret is None:
             raise RuntimeError("no database-admin secret in the stack")
         admin = json.loads(self.world.client("secretsmanager").get_secret_value(SecretId=secret["ARN"])["SecretString"])
-        self.rds.start(endpoint["Address"], endpoint.get("Port", 5432), admin["username"], admin["password"])
+        self.rds.start(endpoint["Address"], endpoint.get("Port", 5432), admin["username"], admin["password"],
+                       self.network.ca.files_for(endpoint["Address"]))
         self.runtime.set_hosts({endpoint["Address"]: self.rds.address})
         return f"{endpoint['Address']}:{endpoint.get('Port', 5432)} (master {admin['username']})"
 
