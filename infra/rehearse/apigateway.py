@@ -38,6 +38,9 @@ class ApiGatewayFront:
         self.runtime = runtime
         self.aws_endpoint = aws_endpoint or world.endpoint  # where Invoke is authorized (the AWS front)
         self.refusals: list[str] = []
+        self._role_keys: dict[str, tuple] = {}
+        # An API's routes change only with a new deployment: what moto said is kept briefly.
+        self._routes: dict[tuple, tuple[float, object]] = {}
 
     def __call__(self, environ, start_response):
         return self.handle(Request(environ))(environ, start_response)
@@ -89,10 +92,15 @@ class ApiGatewayFront:
         """With integration credentials, API Gateway assumes that role (its trust policy must
         let apigateway.amazonaws.com assume it) and invokes with it (the role must be allowed
         lambda:InvokeFunction). None when it may; else what AWS would log."""
-        try:
-            keys = self.world.role_credentials(role_arn, "apigateway-integration", service="apigateway")
-        except Exception:
-            return f"API Gateway cannot assume {role_arn} (its trust policy does not name apigateway.amazonaws.com)"
+        cached = self._role_keys.get(role_arn)
+        if cached is None or time.monotonic() - cached[1] > 3000:
+            try:
+                cached = (self.world.role_credentials(role_arn, "apigateway-integration", service="apigateway"),
+                          time.monotonic())
+            except Exception:
+                return f"API Gateway cannot assume {role_arn} (its trust policy does not name apigateway.amazonaws.com)"
+            self._role_keys[role_arn] = cached
+        keys = cached[0]
         try:
             self.world.client("lambda", keys, endpoint=self.aws_endpoint).invoke(FunctionName=function,
                                                                                    InvocationType="DryRun")
@@ -128,13 +136,23 @@ class ApiGatewayFront:
 
     # --- one request ----------------------------------------------------------------------------
 
+    def _cached(self, key: tuple, compute, seconds: float = 5.0):
+        now = time.monotonic()
+        hit = self._routes.get(key)
+        if hit is not None and now - hit[0] < seconds:
+            return hit[1]
+        value = compute()
+        self._routes[key] = (now, value)
+        return value
+
     def handle(self, request: Request) -> Response:
         host = (request.host or "").split(":")[0].lower()
-        target = self.target(host, request.path)
+        target = self._cached(("target", host, request.path), lambda: self.target(host, request.path))
         if target is None:
             return _message(403, "Forbidden")
         api_id, stage, inner_path, base_path = target
-        found = self.integration(api_id, inner_path, request.method)
+        found = self._cached(("integration", api_id, inner_path, request.method),
+                             lambda: self.integration(api_id, inner_path, request.method))
         if found is None:
             return _message(403, "Missing Authentication Token")
         function, resource_path, params, credentials = found

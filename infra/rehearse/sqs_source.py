@@ -68,6 +68,15 @@ class SqsEventSource:
         self._thread = threading.Thread(target=self._run, daemon=True, name="sqs-event-source")
         self.batches: list[tuple[str, int, int]] = []  # (function, received, deleted)
         self.errors: list[str] = []
+        self._credentials: dict[str, tuple] = {}
+
+    def _keys(self, role_arn: str, function: str):
+        """The role's credentials, renewed before they expire (an hour)."""
+        cached = self._credentials.get(role_arn)
+        if cached is None or time.monotonic() - cached[1] > 3000:
+            cached = (self.world.role_credentials(role_arn, f"{function}-poller"), time.monotonic())
+            self._credentials[role_arn] = cached
+        return cached[0]
 
     def start(self) -> "SqsEventSource":
         self._thread.start()
@@ -92,10 +101,12 @@ class SqsEventSource:
     def poll(self, mapping: dict) -> bool:
         function = mapping["FunctionArn"].split(":")[6]
         config = self.runtime.configuration(function)
-        keys = self.world.role_credentials(config["Role"], f"{function}-poller")
-        sqs = self.world.client("sqs", keys)
+        sqs = self.world.client("sqs", self._keys(config["Role"], function))
         arn = mapping["EventSourceArn"]
-        queue_url = sqs.get_queue_url(QueueName=arn.split(":")[5])["QueueUrl"]
+        # Lambda knows the queue from the ARN; only receiving and deleting use the role
+        # (GetQueueUrl is not a permission the poller needs, so it is not asked as the role).
+        queue_url = self.world.client("sqs").get_queue_url(QueueName=arn.split(":")[5],
+                                                           QueueOwnerAWSAccountId=arn.split(":")[4])["QueueUrl"]
         batch_size = int(mapping.get("BatchSize") or 10)
         window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
         messages: list[dict] = []
