@@ -41,7 +41,8 @@ def route(stored: StoredUpdate) -> tuple[bool, str]:
         if stored.kind == "callback_query":
             return _button(updates.parse_callback_query(data.get("callback_query")))
         if stored.kind == "my_chat_member":
-            return _flow("chat_member:changed")(updates.parse_chat_member_change(data.get("my_chat_member")))
+            return _flow("chat_member:changed")(updates.parse_chat_member_change(
+                data.get("my_chat_member"), update_id=stored.update_id))
     except updates.Unusable as exc:
         return False, f"unusable {stored.kind}: {exc}"
     return False, f"{stored.kind} updates are not used"

@@ -238,3 +238,12 @@ def test_with_webhook_answers_off_the_reply_goes_through_the_outbox(person, sett
     assert answer_of(call(message_update(4242, "/help"))) is None
     [delivery] = deliveries(4242, "sendMessage")
     assert "/settings" in delivery.payload["text"]
+
+
+def test_two_chat_member_changes_in_the_same_second_apply_by_update_id(person):
+    # Telegram resends late: the later update_id (unblock) arrives first, the block after it.
+    block = chat_member_update(4242, "kicked", "member")
+    unblock = chat_member_update(4242, "member", "kicked")
+    call(unblock)
+    call(block)
+    assert TelegramAccount.objects.get(telegram_id=4242).reachable  # the older block did not win
