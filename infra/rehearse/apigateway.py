@@ -43,7 +43,17 @@ class ApiGatewayFront:
         self._routes: dict[tuple, tuple[float, object]] = {}
 
     def __call__(self, environ, start_response):
-        return self.handle(Request(environ))(environ, start_response)
+        request = Request(environ)
+        started = time.monotonic()
+        response = self.handle(request)
+        # API Gateway's access log, one line per request.
+        from infra.rehearse.stage import WORK_DIR
+
+        (WORK_DIR / "logs").mkdir(parents=True, exist_ok=True)
+        with open(WORK_DIR / "logs" / "api-gateway-access.log", "a") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {request.host} {request.method} {request.full_path.rstrip('?')} "
+                      f"{response.status_code} {(time.monotonic() - started) * 1000:.0f} ms\n")
+        return response(environ, start_response)
 
     # --- routing ----------------------------------------------------------------------------
 

@@ -61,7 +61,19 @@ class Browser:
         if answer.status_code not in expect:
             body = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer.text))[:300]
             raise StepFailed(f"{self.name}: {verb} {path} answered {answer.status_code}, expected "
-                             f"{'/'.join(map(str, expect))}: {body}")
+                             f"{'/'.join(map(str, expect))}: {body}" + self.site_log(answer.status_code))
+
+    def site_log(self, status: int) -> str:
+        """On a 5xx, what the site function logged about it (its own log, as CloudWatch has it)."""
+        if status < 500:
+            return ""
+        from infra.rehearse.runtime import LOG_DIR
+
+        log = LOG_DIR / f"{self.stage.config.function_name('site')}.log"
+        lines = log.read_text(errors="replace").splitlines()[-200:] if log.exists() else []
+        errors = [line for line in lines if '"ERROR"' in line or "Error" in line or "Traceback" in line]
+        return ("\n        the site function logged:\n        " + "\n        ".join(l[:400] for l in errors[-6:])
+                if errors else "")
 
     def follow(self, answer, *, limit: int = 6):
         for _ in range(limit):

@@ -295,9 +295,11 @@ class LambdaRuntime:
             worker.stop()
             worker = None
         if worker is None:
+            started = time.monotonic()
             root = self.task_root(name, config)
             keys = self.world.role_credentials(config["Role"], f"{name}-{uuid.uuid4().hex[:8]}")
             worker = Worker(name, config, root, self.environment(config, keys, root), self.hosts_file)
+            worker.lines.append(f"(rehearsal) a new container for {name}: ready in {time.monotonic() - started:.1f} s")
             self.workers[name] = worker
         return worker, config
 
