@@ -242,6 +242,11 @@ def test_dead_letters(healthy):
         aws.client("sqs").send_message(QueueUrl=aws.dlq_url, MessageBody=json.dumps({"v": 1, "delivery_id": i}))
     message = problem(doctor(), "dead letters")
     assert "2 messages are in the dead-letter queue" in message and "replay_dead_letters" in message
+    # Where it works: in the manage function (the database is private), with the rendered settings.
+    from django.conf import settings
+
+    stage = settings.STAGE
+    assert f"zappa manage {stage}_manage replay_dead_letters -s var/stages/{stage}/zappa_settings.json" in message
 
 
 def test_a_queue_without_redrive(healthy):

@@ -230,61 +230,6 @@ def test_the_custom_domains_are_regional_on_a_certificate_of_the_stages_region(m
         check(dataclasses.replace(config.load("dev"), certificate_arn="arn:aws:acm:us-east-1:1:certificate/x"))
 
 
-def test_each_role_may_do_only_what_its_function_needs(moto):
-    outputs = _deploy("dev")
-    queue, dlq = outputs["OutboxQueueArn"], outputs["OutboxDeadLetterQueueArn"]
-    secret_arn = _client("secretsmanager").describe_secret(SecretId=outputs["SecretName"])["ARN"]
-    token_arn = _client("secretsmanager").describe_secret(SecretId=outputs["BotTokenSecretName"])["ARN"]
-    other_secret = _client("secretsmanager").create_secret(Name="meetups/prod")["ARN"]
-    other_token = _client("secretsmanager").create_secret(Name="meetups/prod/bot-token")["ARN"]
-
-    policies = {kind: _policy(f"meetups-dev-{kind}") for kind in zappa_stages.KINDS}
-    consume = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
-    for kind, statements in policies.items():
-        assert _allowed(statements, "secretsmanager:GetSecretValue", secret_arn), kind
-        assert not _allowed(statements, "secretsmanager:GetSecretValue", other_secret), kind
-        assert not _allowed(statements, "secretsmanager:GetSecretValue", other_token), kind
-        assert not _allowed(statements, "secretsmanager:PutSecretValue", token_arn), kind
-        assert not _allowed(statements, "sqs:SendMessage", dlq), kind
-        assert not _allowed(statements, "sqs:PurgeQueue", queue), kind
-        assert not _allowed(statements, "lambda:UpdateFunctionConfiguration", "*"), kind
-        assert _allowed(statements, "logs:PutLogEvents",
-                        f"arn:aws:logs:eu-central-1:{ACCOUNT}:log-group:/aws/lambda/meetups-dev-{kind}:log-stream:x")
-        assert not _allowed(statements, "logs:PutLogEvents",
-                            f"arn:aws:logs:eu-central-1:{ACCOUNT}:log-group:/aws/lambda/meetups-prod-{kind}:log-stream:x")
-        for statement in statements:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert not any(a == "*" or a.endswith(":*") for a in actions), (kind, actions)
-    # Only the manage function writes the stage secret (create_database's database_url).
-    for kind in ("site", "webhook", "sender"):
-        assert not _allowed(policies[kind], "secretsmanager:PutSecretValue", secret_arn), kind
-    assert _allowed(policies["manage"], "secretsmanager:PutSecretValue", secret_arn)
-    # The bot token: the site (sign-in signatures) and the sender; never the webhook or manage.
-    for kind in ("webhook", "manage"):
-        assert not _allowed(policies[kind], "secretsmanager:GetSecretValue", token_arn), kind
-    for kind in ("site", "sender"):
-        assert _allowed(policies[kind], "secretsmanager:GetSecretValue", token_arn), kind
-    for kind in ("site", "webhook"):
-        assert _allowed(policies[kind], "sqs:SendMessage", queue)
-        for action in consume:
-            assert not _allowed(policies[kind], action, queue), (kind, action)
-    for action in [*consume, "sqs:GetQueueAttributes"]:
-        assert _allowed(policies["sender"], action, queue), action
-    # The sender re-queues (its own rate-limit waits, the 403 -> email fallback): issue 10 fix 5.
-    assert _allowed(policies["sender"], "sqs:SendMessage", queue)
-    assert not any(_allowed(policies["manage"], a, queue) for a in [*consume, "sqs:SendMessage"])
-    assert not any("ses:SendRawEmail" in json.dumps(s) for s in policies["webhook"] + policies["manage"])
-    for kind in ("site", "sender"):
-        (mail,) = [s for s in policies[kind] if "ses:SendRawEmail" in s["Action"]]
-        assert mail["Condition"]["StringLike"]["ses:FromAddress"] == "*@dev.meetups.example.com"
-
-    iam = _client("iam")
-    for kind in zappa_stages.KINDS:
-        trust = iam.get_role(RoleName=f"meetups-dev-{kind}")["Role"]["AssumeRolePolicyDocument"]
-        principals = [s["Principal"]["Service"] for s in trust["Statement"]]
-        assert principals == ["lambda.amazonaws.com"]
-
-
 def test_the_second_pass_wires_the_functions(moto):
     """Before `zappa deploy`: no event source, schedule or mapping. After it, the same command
     adds them: the sender's event source exactly once, with what the sender depends on."""
@@ -359,46 +304,6 @@ def _resolve(value, stage: str) -> str:
         text = text.replace(key, replacement)
     assert "${" not in text, text
     return text
-
-
-def _secret_readers(stage: str) -> dict[str, list[str]]:
-    """Per role in the template, the secret ARN patterns it may GetSecretValue on."""
-    readers = {}
-    for logical_id, kind in (("SiteRole", "site"), ("WebhookRole", "webhook"), ("SenderRole", "sender"), ("ManageRole", "manage")):
-        (policy,) = template()["Resources"][logical_id]["Properties"]["Policies"]
-        patterns = []
-        for statement in policy["PolicyDocument"]["Statement"]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            if statement["Effect"] == "Allow" and any(fnmatch.fnmatchcase("secretsmanager:GetSecretValue", a) for a in actions):
-                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                patterns += [_resolve(r, stage) for r in resources if "Ref" not in r]  # Ref: the admin secret
-        readers[kind] = patterns
-    return readers
-
-
-@pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_only_the_site_and_the_sender_may_read_the_bot_token(stage):
-    """Read from the template (moto's CloudFormation creates no Secret to take an ARN from):
-    the names zappa_settings.json gives the functions, as Secrets Manager makes their ARNs
-    (name, '-', six random characters), against each role's GetSecretValue resources."""
-    env = zappa_stages.environment(stage)
-    arn = f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:{{}}-Ab12Cd"
-    stage_arn, token_arn = arn.format(env["SECRETS_NAME"]), arn.format(env["BOT_TOKEN_SECRET_NAME"])
-    readers = _secret_readers(stage)
-
-    def may_read(kind: str, secret_arn: str) -> bool:
-        return any(fnmatch.fnmatchcase(secret_arn, pattern) for pattern in readers[kind])
-
-    assert not may_read("webhook", token_arn) and not may_read("manage", token_arn)
-    assert may_read("webhook", stage_arn) and may_read("manage", stage_arn)
-    for kind in ("site", "sender"):
-        assert may_read(kind, token_arn), kind
-        assert may_read(kind, stage_arn), kind
-    # Nothing broader than these two secrets: not another stage's, not a neighbour's name.
-    other = "prod" if stage == "dev" else "dev"
-    for kind in zappa_stages.KINDS:
-        for name in (f"meetups/{other}", f"meetups/{other}/bot-token", f"meetups/{stage}-extra", f"meetups/{stage}/other"):
-            assert not may_read(kind, arn.format(name)), (kind, name)
 
 
 def test_the_functions_name_the_secrets_the_stack_makes():

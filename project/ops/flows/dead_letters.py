@@ -13,8 +13,12 @@ result says so; a crash in between leaves it for the next run; a delivery alread
 never sent again (it stays sent, and its dead letter is simply removed). A dry run looks
 each delivery up, so it counts only what a real run would replay.
 
-This needs the stage's database: run it where the database URL reaches it (DATABASE_URL, or
-the stage secret's database_url, which operator_settings reads when DATABASE_URL is unset).
+This needs the stage's database, which is private in the stage's VPC: it runs in the manage
+function (`zappa manage <stage>_manage replay_dead_letters -s <rendered settings>`), whose
+role may receive, delete and change the visibility of the dead letters and send to the outbox
+queue, and nothing else on the queues. From a laptop it runs where DATABASE_URL reaches the
+database (a tunnel), or the stage secret's database_url does (operator_settings reads it when
+DATABASE_URL is unset).
 A body this code cannot read (not JSON, or a version the sender does not know) would only
 come back; it is left in the dead-letter queue and reported.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -107,6 +112,7 @@ def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> R
             delivery_id, problem = _readable(message.get("Body", ""))
             if problem:
                 result.left.append(f"message {message['MessageId']}: {problem}")
+                logger.warning("dead letter %s left in the dead-letter queue: %s", message["MessageId"], problem)
                 held_back.append(message["ReceiptHandle"])
                 continue
             if dry_run:
@@ -118,12 +124,14 @@ def replay_dead_letters(*, limit: int | None = None, dry_run: bool = False) -> R
                     requeued = _requeue(delivery_id)
             except DatabaseError as exc:
                 result.failed.append(f"delivery {delivery_id}: the database refused ({type(exc).__name__}); its dead letter stays")
+                logger.error("dead letter for delivery %s not replayed: the database refused (%s)", delivery_id, type(exc).__name__)
                 held_back.append(message["ReceiptHandle"])
                 continue
             if requeued and enqueue_now([delivery_id]) != 1:
                 # Queued in the database (the sweep would enqueue it later), but not back on the
                 # queue now: the dead letter stays, so nothing is lost and the next run retries.
                 result.failed.append(f"delivery {delivery_id}: the outbox queue did not take it; its dead letter stays")
+                logger.error("dead letter for delivery %s not replayed: the outbox queue did not take it", delivery_id)
                 held_back.append(message["ReceiptHandle"])
                 continue
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
@@ -144,7 +152,16 @@ def _check_database() -> None:
     try:
         connection.ensure_connection()
     except (ImproperlyConfigured, DatabaseError) as exc:
+        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in the manage function, inside the VPC
+            raise OpsError(
+                f"Replaying needs the stage's database, and the function could not connect ({type(exc).__name__}): "
+                f"run `STAGE={settings.STAGE} .venv/bin/python manage.py doctor --settings=infra.aws.operator_settings` "
+                "(its database checks say why)."
+            ) from None
         raise OpsError(
             "Replaying needs the stage's database, and none is reachable from here "
-            f"({type(exc).__name__}): set DATABASE_URL (a tunnel), or put database_url in the stage secret."
+            f"({type(exc).__name__}): run it in the manage function "
+            f"(`.venv/bin/zappa manage {settings.STAGE}_manage replay_dead_letters "
+            f"-s var/stages/{settings.STAGE}/zappa_settings.json`), or set DATABASE_URL (a tunnel), "
+            "or put database_url in the stage secret."
         ) from None

@@ -31,7 +31,7 @@ def check_database_here(report: Report, ctx: Context) -> None:
     except DatabaseError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         report.add("database (here)", WARN, f"The database URL from {source} does not connect from here ({first}): expected for "
-                   "the private database; open a tunnel (docs/DEPLOY.md) to run replay_dead_letters from here.")
+                   "the private database (the commands that need it run in the manage function: docs/DEPLOY.md, \"Dead letters\").")
         return
     from project.ops.function_check import pending_migrations
 

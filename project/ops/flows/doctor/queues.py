@@ -9,7 +9,7 @@ from django.conf import settings
 
 from project.ops import conf
 
-from .base import OK, PROBLEM, SKIPPED, Context, Report, client, error_text, zappa_upload
+from .base import OK, PROBLEM, SKIPPED, Context, Report, client, error_text, zappa, zappa_upload
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def check_queues(report: Report, ctx: Context) -> None:
             report.add(
                 "dead letters", PROBLEM,
                 f"{depth} messages are in the dead-letter queue: the sender could not handle them. Find the cause in "
-                "the sender's logs, then run replay_dead_letters.",
+                f"the sender's logs ({zappa(f'tail {settings.STAGE}_sender')} --since 1d), then "
+                f"{zappa(f'manage {settings.STAGE}_manage replay_dead_letters')} (\"replay_dead_letters --dry-run\" first).",
             )
         else:
             report.add("dead letters", OK, "The dead-letter queue is empty.")

@@ -1,10 +1,33 @@
-"""`manage.py replay_dead_letters`: move the outbox's dead letters back onto the outbox queue."""
+"""`replay_dead_letters`: move the outbox's dead letters back onto the outbox queue.
+
+It needs the private database, so on a deployed stage it runs in the manage function:
+`zappa manage <stage>_manage replay_dead_letters -s var/stages/<stage>/zappa_settings.json`
+(arguments in one quoted word: `"replay_dead_letters --dry-run"`). Zappa prints only what
+Lambda returns of the invocation's log, its last 4 KB, after which Lambda adds its END and
+REPORT lines (and, when the command fails, the error with its traceback). So the output is
+short whatever the queue held: each list is cut (the log has every message, one line each,
+for `zappa tail`), the lines are plain text, and the totals come last. From a laptop with
+DATABASE_URL (`manage.py replay_dead_letters --settings=infra.aws.operator_settings`) it
+prints the same.
+"""
+
+from __future__ import annotations
+
+import sys
 
 from django.core.management.base import CommandError
 
 from project.ops.flows.dead_letters import replay_dead_letters
 
 from ._base import OpsCommand
+
+SHOWN_IDS = 50  # delivery ids listed per line
+SHOWN_REASONS = 5  # messages listed per kind of trouble (each line is about 100 characters)
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:SHOWN_IDS])
+    return shown + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
 
 
 class Command(OpsCommand):
@@ -16,15 +39,22 @@ class Command(OpsCommand):
 
     def handle(self, *args, limit=None, dry_run=False, **options):
         result = replay_dead_letters(limit=limit, dry_run=dry_run)
-        verb = "Would replay" if dry_run else "Replayed"
-        ids = ", ".join(str(i) for i in result.replayed[:50]) + (" ..." if len(result.replayed) > 50 else "")
-        self.stdout.write(f"{verb} {len(result.replayed)} messages" + (f" (deliveries {ids})." if ids else "."))
+        lines: list[tuple[str, str]] = []  # (style, text)
+        for kind, reasons, style in (("Not replayed", result.failed, "ERROR"),
+                                     ("Left in the dead-letter queue", result.left, "WARNING")):
+            lines += [(style, f"{kind}: {reason}") for reason in reasons[:SHOWN_REASONS]]
+            if len(reasons) > SHOWN_REASONS:
+                lines.append((style, f"{kind}: {len(reasons) - SHOWN_REASONS} more (each one is in the log)."))
         if result.already_done:
-            done = ", ".join(str(i) for i in result.already_done[:50])
-            self.stdout.write(f"{'Would remove' if dry_run else 'Removed'} {len(result.already_done)} dead letters whose delivery was already sent or is gone ({done}).")
-        for reason in result.left:
-            self.stdout.write(self.style.WARNING(f"Left in the dead-letter queue: {reason}"))
-        for reason in result.failed:
-            self.stdout.write(self.style.ERROR(f"Not replayed: {reason}"))
+            lines.append(("", f"{'Would remove' if dry_run else 'Removed'} {len(result.already_done)} dead letters "
+                              f"whose delivery was already sent or is gone ({_ids(result.already_done)})."))
+        ids = _ids(result.replayed)
+        lines.append(("", f"{'Would replay' if dry_run else 'Replayed'} {len(result.replayed)} messages"
+                          + (f" (deliveries {ids})." if ids else ".")))
+        for style, text in lines:
+            self.stdout.write(getattr(self.style, style)(text) if style else text)
+        # Lambda's stdout reaches the log as it is flushed; the log tail must hold these lines.
+        self.stdout.flush()
+        sys.stdout.flush()
         if result.failed:
             raise CommandError(f"{len(result.failed)} dead letters could not be replayed and stay in the dead-letter queue; run again once the cause is fixed.")
