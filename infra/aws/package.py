@@ -204,7 +204,28 @@ def check(zip_path: Path) -> list[str]:
         problems.append(f"{zip_path.name} is {size / 2**20:.1f} MiB zipped, over the {MAX_ZIPPED // 2**20} MiB budget")
     _, elf_problems = package_scan.scan_zip(zip_path)
     problems.extend(str(p) for p in elf_problems)
+    problems.extend(websocket_problems(zip_path))
     return problems
+
+
+def websocket_problems(zip_path: Path) -> list[str]:
+    """Zappa looks for `zappa.websocket` imports anywhere under the project directory,
+    whatever `exclude` says, and makes the first module it finds the function's websocket
+    handler (its WSGI handler then tries to import it on every cold start). This project
+    has none: a module found is a copy of Zappa left in the checkout (an unzipped package, a
+    virtualenv), which must go."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        if "zappa_settings.py" not in archive.namelist():
+            return []
+        generated = archive.read("zappa_settings.py").decode("utf-8", "replace")
+    found = re.search(r"^WEBSOCKET_HANDLER_MODULE\s*=\s*'([^']+)'", generated, re.M)
+    if not found:
+        return []
+    return [f"{zip_path.name}: Zappa made {found.group(1)!r} its websocket handler: a copy of Zappa inside the "
+            "project (remove it; nothing here uses websockets)"]
 
 
 LAMBDA_CONFIGURATION_ONLY = {

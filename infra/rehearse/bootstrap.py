@@ -53,6 +53,9 @@ def main() -> int:
     sys.path[:0] = [task_root, runtime_dir]
     os.chdir(task_root)
     results = os.fdopen(3, "w", buffering=1)
+    # Lambda's runtime sends each line to CloudWatch as it is written.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
 
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     try:

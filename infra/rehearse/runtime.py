@@ -137,6 +137,12 @@ class Worker:
                 if self._collect is not None:
                     self._collect.append(line)
 
+    def note(self, line: str) -> None:
+        """A line of the rehearsal's own in the function's log."""
+        self.lines.append(line)
+        with open(LOG_DIR / f"{self.name}.log", "a") as sink:
+            sink.write(line + "\n")
+
     def _result(self, timeout: float) -> dict | None:
         ready, _, _ = select.select([self.results], [], [], timeout)
         if not ready:
@@ -299,7 +305,7 @@ class LambdaRuntime:
             root = self.task_root(name, config)
             keys = self.world.role_credentials(config["Role"], f"{name}-{uuid.uuid4().hex[:8]}")
             worker = Worker(name, config, root, self.environment(config, keys, root), self.hosts_file)
-            worker.lines.append(f"(rehearsal) a new container for {name}: ready in {time.monotonic() - started:.1f} s")
+            worker.note(f"(rehearsal) a new container for {name}: ready in {time.monotonic() - started:.1f} s")
             self.workers[name] = worker
         return worker, config
 

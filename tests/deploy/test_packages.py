@@ -99,3 +99,17 @@ def test_the_compiled_wheels_in_the_packages_are_lambdas_platform(built):
                            (built["sender"], "psycopg_binary")):
         wheel_tags = tags(zip_path, dist)
         assert wheel_tags and all("manylinux2014_x86_64" in t or "manylinux_2_17_x86_64" in t for t in wheel_tags), wheel_tags
+
+
+def test_a_package_with_a_stray_websocket_handler_is_refused(tmp_path):
+    """Zappa picks up any copy of itself in the checkout as a websocket handler (seen when
+    the rehearsal unzipped packages inside var/): the build refuses such a package."""
+    zip_path = tmp_path / "dev_site.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("zappa_settings.py", "WEBSOCKET_HANDLER_MODULE='var.rehearse.functions.x.handler'\nDEBUG=False\n")
+    assert any("websocket handler" in p for p in package.check(zip_path))
+    clean = tmp_path / "dev_webhook.zip"
+    with zipfile.ZipFile(clean, "w") as archive:
+        archive.writestr("zappa_settings.py", "DEBUG=False\n")
+    assert package.check(clean) == []
+
