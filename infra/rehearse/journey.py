@@ -71,8 +71,18 @@ class Browser:
 
         log = LOG_DIR / f"{self.stage.config.function_name('site')}.log"
         lines = log.read_text(errors="replace").splitlines()[-200:] if log.exists() else []
-        errors = [line for line in lines if '"ERROR"' in line or "Error" in line or "Traceback" in line]
-        return ("\n        the site function logged:\n        " + "\n        ".join(l[:400] for l in errors[-6:])
+        import json as json_lib
+
+        errors = []
+        for line in lines:
+            try:
+                record = json_lib.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("level") in ("ERROR", "CRITICAL"):
+                last = (record.get("exception") or "").strip().splitlines()[-3:]
+                errors.append(f"{record.get('message')}" + (f" -- {' '.join(l.strip() for l in last)}" if last else ""))
+        return ("\n        the site function logged:\n        " + "\n        ".join(e[:500] for e in errors[-4:])
                 if errors else "")
 
     def follow(self, answer, *, limit: int = 6):

@@ -231,6 +231,9 @@ class LambdaRuntime:
         self._guard = threading.Lock()
         self.hosts_file: Path | None = None
         FUNCTIONS_DIR.mkdir(parents=True, exist_ok=True)
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        for old_log in LOG_DIR.glob("*.log"):  # each rehearsal's own logs only
+            old_log.unlink()
         if hosts:
             self.set_hosts(hosts)
 
