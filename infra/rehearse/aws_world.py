@@ -62,6 +62,10 @@ class AwsWorld:
 
         moto_iam.install()
         moto_apigateway.install()
+        # A fresh account: moto's state is per process, and a world starts empty.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         # The resource types moto's CloudFormation lacks (deploy-ops' infra/local/moto_cfn.py).
         from infra.local import moto_cfn
 
