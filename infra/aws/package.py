@@ -162,7 +162,14 @@ def settings_file(stage: str, out: Path = OUT_DIR, *, rendered_first: bool = Tru
     root = json.loads(root_file.read_text())
     if all(f"{stage}_{kind}" in root for kind in FUNCTIONS):
         return root_file
-    synthesized = {**root, **{f"{stage}_{kind}": {"extends": kind} for kind in FUNCTIONS if kind in root}}
+    # What infra/stages/render.py puts into the zip besides the kind's settings: the region,
+    # and the project's STAGE (Zappa's WSGI handler would otherwise set it to "dev_site").
+    from infra.stages import config as stage_config
+
+    region = stage_config.load(stage).region
+    synthesized = {**root, **{f"{stage}_{kind}": {"extends": kind, "aws_region": region,
+                                                   "environment_variables": {"STAGE": stage}}
+                              for kind in FUNCTIONS if kind in root}}
     path = out / stage / "packaging_settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(synthesized, indent=2))
@@ -187,11 +194,18 @@ def check_settings(settings: Path, stage_name: str) -> None:
 
 
 def zappa_package(venv: Path, stage_name: str, output: Path, settings: Path) -> None:
+    import fcntl
+
     check_settings(settings, stage_name)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    _run([str(venv / "bin" / "zappa"), "package", stage_name, "-s", str(settings), "-o", str(output)],
-         cwd=BASE_DIR, env=zappa_env(venv))
+    # One `zappa package` at a time per checkout: the site's prebuild collects static files
+    # into the project's staticfiles/ (--clear), which two builds at once would garble.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    with open(BASE_DIR / "var" / ".zappa-package.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run([str(venv / "bin" / "zappa"), "package", stage_name, "-s", str(settings), "-o", str(output)],
+             cwd=BASE_DIR, env=zappa_env(venv))
     if not output.exists():
         raise BuildError(f"zappa package {stage_name} wrote no {output}")
 
