@@ -137,8 +137,12 @@ def deploy_venv(*, log=print) -> Path:
 def zappa_env(venv: Path) -> dict[str, str]:
     """Packaging makes no AWS call, but Zappa builds boto3 clients on start: give it a
     region and credentials that reach nothing."""
+    # Only the machine's own variables: a project variable in the caller's environment
+    # (FUNCTION_ROLE, STAGE, DATABASE_URL...) would change what the site's prebuild collects.
+    keep = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TMPDIR", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
     env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "STAGE", "PYTHONHOME")}
+           if k in keep or k.startswith(("LC_", "PIP_", "XDG_", "PYENV", "AWS_"))}
     env.update({
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",

@@ -23,7 +23,9 @@ VENV_SITE_PACKAGES = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("packages")
-    paths = package.build("dev", out=out, log=lambda line: None)
+    # The root file's kinds, not a rehearsal's rendered settings that may be lying in var/.
+    settings = package.settings_file("dev", out, rendered_first=False)
+    paths = package.build("dev", out=out, settings=settings, log=lambda line: None)
     return {p.stem.split("_", 1)[1]: p for p in paths}
 
 
