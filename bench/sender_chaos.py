@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.sender_stage import Stage, crash_windows, machine, percentile, read_traces
+from bench.sender_stage import Stage, crash_windows, machine, percentile, read_traces, window_parts
 
 FIRST_CHAT = 800_001
 TEXT = re.compile(r"n\d for 8\d{5}")
@@ -140,6 +140,7 @@ def summarize(stage, env, tmp, rows, expected: set[str], kills, injected, elapse
     dead = int(stage.sqs().get_queue_attributes(QueueUrl=env["OUTBOX_DLQ_URL"], AttributeNames=[
         "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
     windows = crash_windows(trace)
+    pickup, commit = window_parts(trace)
     enqueued = Counter(json.loads(r["body"])["delivery_id"] for r in trace if r["e"] == "sqs" and r.get("body"))
     fallback_ids = {r[0] for r in rows if r[2] == "email"}
     return {
@@ -153,7 +154,12 @@ def summarize(stage, env, tmp, rows, expected: set[str], kills, injected, elapse
         "429s": len(stage.sandbox.refused()),
         "window_p50_ms": 1000 * percentile(windows, 50), "window_p99_ms": 1000 * percentile(windows, 99),
         "window_max_ms": 1000 * (max(windows) if windows else float("nan")), "windows": len(windows),
+        "pickup_p99_ms": 1000 * percentile(pickup, 99), "commit_p99_ms": 1000 * percentile(commit, 99),
+        "pickup_max_ms": 1000 * (max(pickup) if pickup else float("nan")),
+        "commit_max_ms": 1000 * (max(commit) if commit else float("nan")),
         "statuses": dict(Counter(r[3] for r in rows)),
+        "stuck_why": dict(Counter(f"{r[2]} {r[3]} {r[4]} tries: {(r[5] or '')[:70]}" for r in rows
+                                  if r[3] in ("queued", "sending")).most_common(5)),
     }
 
 
@@ -194,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['window_max_ms']:.1f}")
         print(" ".join(f"{v:>8}" for v in values))
         print(f"{'':>8} statuses {r['statuses']}; duplicate emails {r['dup_mails']}; windows measured {r['windows']}")
+        print(f"{'':>8} window = wait for the sender's thread (p99 {r['pickup_p99_ms']:.1f} ms, max "
+              f"{r['pickup_max_ms']:.1f}) + the commit (p99 {r['commit_p99_ms']:.1f} ms, max {r['commit_max_ms']:.1f})")
+        if r["stuck_why"]:
+            print(f"{'':>8} stuck: {r['stuck_why']}")
     return 0
 
 

@@ -200,6 +200,21 @@ def read_traces(directory: Path) -> list[dict]:
     return lines
 
 
+def window_parts(trace: list[dict]) -> tuple[list[float], list[float]]:
+    """The crash window in two parts: from the answer until the sender's thread started
+    recording it (it was busy, or waiting for the CPU), and the transaction itself."""
+    answered: dict[tuple[str, int], float] = {}
+    pickup, commit = [], []
+    for row in sorted(trace, key=lambda r: r["t"]):
+        key = (row["pid"], row.get("d"))
+        if row["e"] == "answer":
+            answered[key] = row["t"]
+        elif row["e"] == "recorded" and key in answered and "started" in row:
+            pickup.append(max(0.0, row["started"] - answered.pop(key)))
+            commit.append(row["t"] - row["started"])
+    return pickup, commit
+
+
 def crash_windows(trace: list[dict]) -> list[float]:
     """Seconds from a Bot API answer to its outcome's commit, for every call whose outcome
     was committed (per process, the answer and the commit of the same delivery's call)."""

@@ -21,9 +21,13 @@ so a 429 is news about the whole bot. It pauses the schedule for every instance 
 a poll) and lowers the rate; the rate then climbs back in steps, each after a clean period:
 
 * a new 429 (not one of the same pause) at rate r marks r as too fast (`rate_ceiling`) and
-  drops to the highest rate known to run clean (`rate_floor`), or to r x BACKOFF;
+  drops to the highest rate known to run clean (`rate_floor`); with none known, above
+  SAFE_RATE (Telegram's documented 30/s less our margin) to SAFE_RATE, since the setting is
+  wrong, and at or below it to r x BACKOFF (a burst of jitter, or a limit lowered: each new
+  429 takes a little more off);
 * after STABLE clean seconds the rate is known good (the floor) and rises halfway to the
-  ceiling (by GROWTH when no ceiling is known), never above the configured rate;
+  ceiling (by GROWTH when no ceiling is known), never above the configured rate, nor, once a
+  429 came, above Telegram's documented limit (PROBE_LIMIT);
 * within RESOLUTION of the ceiling it stays; after FORGET_CEILING_AFTER clean seconds the
   ceiling is forgotten, so a limit that was raised is found again.
 
@@ -43,11 +47,13 @@ from .models import RateLimitSlot
 
 GLOBAL = "global"
 
-BACKOFF = 0.8
+BACKOFF = 0.97
+SAFE_RATE = 29.2     # Telegram's documented 30/s less the margin for jitter (docs/OUTBOX.md)
+PROBE_LIMIT = 29.85  # after a 429, probing stays under the documented 30/s
 GROWTH = 1.1
-STABLE = 5.0
-RESOLUTION = 0.2
-FORGET_CEILING_AFTER = 120.0
+STABLE = 10.0
+RESOLUTION = 0.5
+FORGET_CEILING_AFTER = 300.0
 MIN_RATE = 1.0
 _RATE_COLUMNS = ("paused_until", "rate", "rate_floor", "rate_ceiling", "rate_changed_at")
 
@@ -191,12 +197,13 @@ def _recover(row: dict, at: float) -> None:
     if row["rate"] == 0.0 or at < row["paused_until"] or at - row["rate_changed_at"] < STABLE:
         return
     row["rate_floor"] = max(row["rate_floor"], rate)
-    ceiling = row["rate_ceiling"]
-    if ceiling and ceiling - rate <= RESOLUTION:
-        if at - row["rate_changed_at"] >= FORGET_CEILING_AFTER:
+    limit = min(configured, PROBE_LIMIT)
+    ceiling = min(row["rate_ceiling"], limit) if row["rate_ceiling"] else 0.0
+    if (ceiling or limit) - rate <= RESOLUTION:  # as close as it gets: stay
+        if ceiling and at - row["rate_changed_at"] >= FORGET_CEILING_AFTER:
             row["rate_ceiling"], row["rate_changed_at"] = 0.0, at
         return
-    new = min(configured, (rate + ceiling) / 2 if ceiling else rate * GROWTH)
+    new = min(limit, (rate + ceiling) / 2 if ceiling else rate * GROWTH)
     row["rate"], row["rate_changed_at"] = (0.0 if new >= configured else new), at
 
 
@@ -279,7 +286,9 @@ def record_429(chat_id: int | None, retry_after: float, at: float | None = None)
             g["rate_ceiling"] = rate if not g["rate_ceiling"] else min(g["rate_ceiling"], rate)
             if 0.0 < g["rate_floor"] < rate:
                 g["rate"] = g["rate_floor"]
-            else:  # no rate known to run clean below this one (or the floor itself failed)
+            elif rate > SAFE_RATE:  # faster than Telegram documents: the setting is wrong
+                g["rate"], g["rate_floor"] = SAFE_RATE, 0.0
+            else:  # at a documented rate a 429 is more likely a burst of jitter: a little less
                 g["rate"], g["rate_floor"] = max(MIN_RATE, rate * BACKOFF), 0.0
             g["rate_changed_at"] = until  # the clean period starts when the pause ends
         g["paused_until"] = max(g["paused_until"], until)

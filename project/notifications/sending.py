@@ -59,6 +59,7 @@ class Stats:
         self._lock = threading.Lock()
         self.counts: Counter = Counter()
         self.windows: deque[float] = deque(maxlen=200_000)
+        self.late: deque[float] = deque(maxlen=200_000)  # how late each limited send woke
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -67,17 +68,20 @@ class Stats:
     def window(self, seconds: float) -> None:
         self.windows.append(seconds)
 
+    def lateness(self, seconds: float) -> None:
+        self.late.append(seconds)
+
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
 
     def summary(self) -> dict:
-        ordered = sorted(self.windows)
+        def pick(values, p: float) -> float:
+            return 1000 * values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
-        def pick(p: float) -> float:
-            return 1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
-
-        return {**self.counts, "windows": len(ordered), "window_p50_ms": pick(0.5), "window_p99_ms": pick(0.99),
-                "window_max_ms": 1000 * ordered[-1] if ordered else float("nan")}
+        windows, late = sorted(self.windows), sorted(self.late)
+        return {**self.counts, "windows": len(windows), "window_p50_ms": pick(windows, 0.5),
+                "window_p99_ms": pick(windows, 0.99), "window_max_ms": pick(windows, 1.0),
+                "late_p50_ms": pick(late, 0.5), "late_p90_ms": pick(late, 0.9), "late_p99_ms": pick(late, 0.99)}
 
 
 class Sender:
@@ -169,6 +173,8 @@ class Sender:
     # --- one SQS batch -----------------------------------------------------------------------
     def handle(self, event: dict, context=None) -> dict:
         budget = Budget.for_invocation(context)
+        if self.trace:
+            self.trace("batch", n=len(event.get("Records", [])))
         failures: list[str] = []
         jobs: list[Job] = []
         wanted: list[tuple[dict, int]] = []
@@ -197,7 +203,10 @@ class Sender:
         for job in jobs:
             if job.delivery.channel == Delivery.Channel.EMAIL:
                 self._send_email(job, budget, followups, failures)
-        return {"batchItemFailures": self._finish(followups, failures, budget)}
+        answer = {"batchItemFailures": self._finish(followups, failures, budget)}
+        if self.trace:
+            self.trace("batch_end", n=len(jobs))
+        return answer
 
     def _finish(self, followups: Followups, failures: list[str], budget: Budget) -> list[dict]:
         report, unqueued, enqueued = followups.finish(budget.deadline - 0.5)

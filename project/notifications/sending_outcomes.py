@@ -53,6 +53,7 @@ def record(sender, jobs: list, *, retry_until: float | None = None) -> None:
     `retry_until`: a 429 whose wait ends before then is tried again in this invocation
     (None: the invocation is over, for calls that answered after it handed them over)."""
     jobs = sorted(jobs, key=lambda job: job.delivery.pk)
+    started = time.time()
     with transaction.atomic():
         for job in jobs:
             job.step = _record_one(sender, job, retry_until)
@@ -63,7 +64,7 @@ def record(sender, jobs: list, *, retry_until: float | None = None) -> None:
             sender.stats.window(committed - answered)
             if sender.trace:
                 sender.trace("answer", d=job.delivery.pk, s=job.outcome.status, t=answered)
-                sender.trace("recorded", d=job.delivery.pk, s=job.outcome.status, t=committed)
+                sender.trace("recorded", d=job.delivery.pk, s=job.outcome.status, t=committed, started=started)
 
 
 @observability.context()  # the delivery's id on its log lines, only while recording it

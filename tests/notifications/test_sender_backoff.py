@@ -22,39 +22,50 @@ def rate_at(at: float) -> float:
 
 
 def test_a_429_pauses_the_bot_for_everyone_and_lowers_its_rate(db, settings):
-    settings.TELEGRAM_GLOBAL_RATE = 60.0
+    settings.TELEGRAM_GLOBAL_RATE = 60.0  # misconfigured: Telegram allows about 30
     t = 10_000.0
     assert ratelimit.reserve_send(1, at=t).slot == t
     assert ratelimit.record_429(1, 2.0, at=t + 0.1) == pytest.approx(t + 2.1)
     # Nobody books during the pause, whatever the chat...
     assert ratelimit.reserve_send(2, at=t + 1.0)[2] == "global"
-    # ...and afterwards at a lower rate.
+    # ...and afterwards at a lower rate: Telegram's documented limit less our margin.
     after = ratelimit.reserve_sends([3, 4], at=t + 2.1, horizon=10)
     assert after[0].slot == pytest.approx(t + 2.1)
-    assert after[1].slot - after[0].slot == pytest.approx(1 / (60 * ratelimit.BACKOFF))
+    assert after[1].slot - after[0].slot == pytest.approx(1 / ratelimit.SAFE_RATE)
     # The other 429s of the same burst extend nothing and lower nothing further.
     assert ratelimit.record_429(5, 1.0, at=t + 0.3) == pytest.approx(t + 2.1)
-    assert after.rate == rate_at(t + 2.5) == pytest.approx(60 * ratelimit.BACKOFF)
+    assert after.rate == rate_at(t + 2.5) == pytest.approx(ratelimit.SAFE_RATE)
 
 
-def test_the_rate_recovers_in_steps_and_settles_below_the_rate_that_drew_a_429(db, settings):
+def test_after_a_429_the_rate_probes_upwards_only_below_telegrams_documented_limit(db, settings):
     settings.TELEGRAM_GLOBAL_RATE = 60.0
-    s = ratelimit.STABLE
+    s, t = ratelimit.STABLE, 15_000.0
+    ratelimit.record_429(None, 1.0, at=t)
+    rates = [rate_at(t + 1 + k * s) for k in range(8)]
+    assert rates[:3] == pytest.approx([29.2, (29.2 + 29.85) / 2, (29.2 + 29.85) / 2])  # close enough: stays
+    assert all(a <= b <= ratelimit.PROBE_LIMIT for a, b in zip(rates, rates[1:]))
+
+
+def test_the_rate_backs_off_with_each_429_recovers_in_steps_and_settles_below_what_drew_one(db, settings):
+    settings.TELEGRAM_GLOBAL_RATE = 28.0  # below Telegram's documented limit: 429s come from a lower one
+    s, b = ratelimit.STABLE, ratelimit.BACKOFF
     t = 20_000.0
-    ratelimit.record_429(None, 1.0, at=t)                       # 60 was too fast
-    assert rate_at(t + 1 + s - 0.1) == pytest.approx(48)         # not yet a clean period
-    assert rate_at(t + 1 + s) == pytest.approx(54)               # 48 ran clean: halfway to 60
-    ratelimit.record_429(None, 1.0, at=t + 8)                    # 54 was too fast too
-    assert rate_at(t + 9) == pytest.approx(48)                   # back to what ran clean
-    assert rate_at(t + 9 + s) == pytest.approx(51)               # then halfway to 54
-    assert rate_at(t + 9 + 2 * s) == pytest.approx(52.5)
-    rates = [rate_at(t + 9 + k * s) for k in range(3, 12)]
-    assert all(a <= b < 54 for a, b in zip(rates, rates[1:]))    # never back to what drew the 429...
-    assert 54 - rates[-1] <= ratelimit.RESOLUTION                # ...but close below it
+    ratelimit.record_429(None, 1.0, at=t)                     # 28 drew a 429
+    assert rate_at(t + 1) == pytest.approx(28 * b)
+    for k in range(1, 6):                                     # and so did every rate down to 28 b^6
+        ratelimit.record_429(None, 1.0, at=t + 2 * k)
+    low = 28 * b ** 6
+    assert rate_at(t + 12) == pytest.approx(low)
+    assert rate_at(t + 11 + s - 0.1) == pytest.approx(low)    # not yet a clean period
+    ceiling = 28 * b ** 5                                     # the lowest rate that drew a 429
+    rates = [rate_at(t + 11 + k * s) for k in range(1, 8)]
+    assert rates[0] == pytest.approx((low + ceiling) / 2)     # clean: halfway back up
+    assert all(a <= b_ < ceiling for a, b_ in zip(rates, rates[1:]))  # never back to what drew a 429...
+    assert ceiling - rates[-1] <= ratelimit.RESOLUTION               # ...but close below it
     # Long clean at that rate: the ceiling is forgotten, so a limit that was raised is found.
-    later = t + 9 + 12 * s + ratelimit.FORGET_CEILING_AFTER
+    later = t + 11 + 8 * s + ratelimit.FORGET_CEILING_AFTER
     assert rate_at(later) == pytest.approx(rates[-1])
-    assert rate_at(later + s) == pytest.approx(min(60, rates[-1] * ratelimit.GROWTH))
+    assert rate_at(later + s) == pytest.approx(min(28, rates[-1] * ratelimit.GROWTH))
 
 
 def test_the_rate_never_exceeds_the_configured_one(db, settings):
