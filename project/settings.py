@@ -154,6 +154,29 @@ if FUNCTION_ROLE == "site":
         "allauth.socialaccount.providers.openid_connect",
     ]
 
+# The webhook function installs only the apps its code uses: the bot, accounts and their
+# Telegram links, notifications and the outbox, meetups (its buttons), allauth's EmailAddress
+# (where a notification goes) and what those need. The admin, sessions, messages, static
+# files, humanize, allauth's social accounts and ops serve the site; each would add its
+# imports to every cold start of the webhook (docs/BENCHMARKS.md). The webhook never deletes
+# a user (whose cascade would need them), and reverses URLs through its own URLconf, which
+# leaves out the admin and the Telegram sign-in views (tests/bot/test_webhook_role.py).
+WEBHOOK_APPS = (
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sites",
+    "allauth",
+    "allauth.account",
+    "project.core",
+    "project.accounts",
+    "project.telegram_accounts",
+    "project.notifications",
+    "project.meetups",
+    "project.bot",
+)
+if FUNCTION_ROLE == "webhook":
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app in WEBHOOK_APPS]
+
 MIDDLEWARE = [
     # First: request_id on every log line of the request, SiteServerErrors for any 5xx.
     "project.core.observability.middleware.RequestSignalsMiddleware",
@@ -175,6 +198,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+if FUNCTION_ROLE == "webhook":
+    ROOT_URLCONF = "project.core.webhook_urls"  # the site's URLs but the admin and Telegram sign-in
 WSGI_APPLICATION = "project.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -21,7 +21,6 @@ import contextvars
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.template.loader import render_to_string
 
 from project.bot import conf
 
@@ -31,8 +30,12 @@ _slot: contextvars.ContextVar[list | None] = contextvars.ContextVar("webhook_ans
 
 
 def render(name: str, context: dict | None = None) -> str:
+    # Not render_to_string: the site's template engine would import every app's tag library
+    # on a cold webhook's first reply (project/core/text_templates.py).
+    from project.core.text_templates import render_text
+
     context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **(context or {})}
-    return render_to_string(f"bot/telegram/{name}.html", context).strip()
+    return render_text(f"bot/telegram/{name}.html", context).strip()
 
 
 def send(chat_id: int, method: str, payload: dict, *, user=None):

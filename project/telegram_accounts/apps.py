@@ -7,7 +7,13 @@ class TelegramAccountsConfig(AppConfig):
     verbose_name = "Telegram accounts"
 
     def ready(self):
-        from project.telegram_accounts import checks  # noqa: F401  (registers the start-up check)
-        from project.telegram_accounts.signals import connect_signals
+        from django.apps import apps
 
-        connect_signals()
+        from project.telegram_accounts import checks  # noqa: F401  (registers the start-up check)
+
+        # allauth's social accounts send these signals; the webhook function does not install
+        # them (settings.WEBHOOK_APPS), so it need not import the linking flows to listen.
+        if apps.is_installed("allauth.socialaccount"):
+            from project.telegram_accounts.signals import connect_signals
+
+            connect_signals()
