@@ -7,14 +7,18 @@ The webhook handler, in-process: `python -m bench.webhook`.
    skipped when it cannot connect). Goal: p99 <= 10 ms. Measured without a queue (the
    outbox rows are written, the SQS call skipped) and, on SQLite, with moto's SQS.
 2. Sustained: updates per second from one process (the same mix, back to back).
-3. Cold start: a fresh interpreter to the first answered update, a /help, a button press
-   (Accept under a pending match request), a support text and a block, for handlers.webhook
-   and for a naive
-   handler that imports Django, python-telegram-bot and boto3 (with its SQS client) at
-   import time and parses with Update.de_json. Goals: <= 300 ms, and at most 0.4 of the
-   naive one for every update kind that needs no outbox row (issue 14: /help is answered in
-   the webhook's response, so it writes none). With and without a queue configured (moto),
-   since creating the boto3 client is most of the cost of an enqueue.
+3. Cold start: a fresh interpreter to the first answered update, for handlers.webhook and
+   for a naive handler that imports Django, python-telegram-bot and boto3 (with its SQS
+   client) at import time and parses with Update.de_json. Every kind of update that needs no
+   outbox row (issue 14): /help, /settings and an unknown command (answered in the webhook's
+   response), a support text (acknowledged there), a button press that only answers (from
+   someone not connected), a block, an ignored update (an edited message); and a button press
+   that does write one (Accept under a pending match request: the edit goes through the
+   outbox). Goals: <= 300 ms, and at most 0.4 of the naive one for every update kind that
+   needs no outbox row. With and without a queue configured (moto), since creating the boto3
+   client is most of the cost of an enqueue. BENCH_WEBHOOK_COLD_KINDS picks kinds.
+   Both checkouts are byte-compiled first, as the deployed packages are: a source file
+   without current bytecode would be compiled again in every cold child (PYTHONDONTWRITEBYTECODE).
 
 `--rev REV` (repeatable) measures the cold start of other commits too, each from a fresh
 `git worktree` (the children run this file with the worktree's code on their path), so a
@@ -43,7 +47,11 @@ COLD_RUNS = int(os.environ.get("BENCH_WEBHOOK_COLD_RUNS", "5"))
 # /help is answered in the webhook's response; a button press answers its query there and
 # edits the message through the outbox; a support text is acknowledged there; a block
 # answers nothing.
-COLD_KINDS = tuple(os.environ.get("BENCH_WEBHOOK_COLD_KINDS", "command,button,text,my_chat_member").split(","))
+COLD_KINDS = tuple(os.environ.get(
+    "BENCH_WEBHOOK_COLD_KINDS", "command,settings,unknown,text,press,my_chat_member,ignored,button").split(","))
+# How the table names them.
+KIND_NAMES = {"command": "/help", "settings": "/settings", "unknown": "/other", "press": "press*",
+              "my_chat_member": "block", "button": "Accept"}
 
 NAIVE_HANDLER = '''
 import os, json
@@ -106,10 +114,14 @@ def _updates(kind: str, n: int, update_id: int, request_ids: list[int]):
     if kind == "text":
         return {"update_id": update_id, "message": {"message_id": n + 1, "from": ada, "chat": chat, "date": 1_700_000_000,
                                                     "text": f"Hello, I have a question about my meetup ({n})."}}
-    if kind == "command":
+    if kind in ("command", "settings", "unknown"):
+        text = {"command": "/help", "settings": "/settings", "unknown": "/frobnicate"}[kind]
         return {"update_id": update_id, "message": {"message_id": n + 1, "from": ada, "chat": chat, "date": 1_700_000_000,
-                                                    "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
-    if kind == "button":
+                                                    "text": text, "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}}
+    if kind == "ignored":
+        return {"update_id": update_id, "edited_message": {"message_id": n + 1, "from": ada, "chat": chat, "date": 1_700_000_000,
+                                                           "edit_date": 1_700_000_001, "text": "Edited."}}
+    if kind in ("button", "press"):
         data = f"mr:{request_ids[n % len(request_ids)]}:accept"
         return {"update_id": update_id, "callback_query": {
             "id": str(10**12 + update_id), "from": ada, "chat_instance": "42", "data": data,
@@ -196,6 +208,10 @@ def child_cold(which: str, spawned_at: float, kind: str = "command", request_id:
     if kind == "text":  # the first message of a new conversation, from someone new each run
         person = {"id": 900_000 + request_id, "is_bot": False, "first_name": "Cy"}
         update["message"].update({"from": person, "chat": {"id": person["id"], "type": "private", "first_name": "Cy"}})
+    if kind == "press":  # a press that only answers: from someone not connected to the site
+        person = {"id": 900_000 + request_id, "is_bot": False, "first_name": "Cy"}
+        update["callback_query"]["from"] = person
+        update["callback_query"]["message"]["chat"] = {"id": person["id"], "type": "private", "first_name": "Cy"}
     answer = handler(event(update), None)
     answered_at = time.time()
     assert answer["statusCode"] == 200, answer
@@ -274,8 +290,12 @@ def _cold(label: str, checkout: Path, tmp: str, moto_env: dict) -> list[tuple]:
 
     Ours and naive run in turn (not all of one, then all of the other), so a busy spell on a
     shared machine weighs on both alike; the CPU figures are the steadier yardstick."""
+    import compileall
     import statistics
 
+    # Deployed packages are byte-compiled (compileall -b): so is what is measured here.
+    for part in ("project", "handlers"):
+        compileall.compile_dir(str(checkout / part), quiet=1)
     cold_db = {"DATABASE_URL": _sqlite_url(tmp, f"cold_{label.replace(' ', '_')}")}
     needed = COLD_RUNS * 4 * len(COLD_KINDS)  # a fresh match request (or person) per run
     request_ids = iter(_run(["--child-seed", str(needed)], cold_db, checkout))
@@ -345,19 +365,24 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {label:<22} {rate:8.0f} updates/s wall   ({cpu_rate:.0f} per CPU-second)")
 
             cold = []
+            load_at_start = os.getloadavg()
             for rev in args.rev:
                 with worktree(short(rev)) as checkout:
                     cold += _cold(short(rev), checkout, tmp, moto_env)
             cold += _cold("this tree", ROOT, tmp, moto_env)
             print(f"\nCold start: spawn of a fresh interpreter to the first answered update (median of {COLD_RUNS};"
                   " wall clock, and the CPU time of the child)")
-            print(f"{'code':<10} {'update':<7} {'queue':<11} {'ours ms':>8} {'naive ms':>9} {'ratio':>6}"
+            print(f"{'code':<10} {'update':<9} {'queue':<11} {'ours ms':>8} {'naive ms':>9} {'ratio':>6}"
                   f" {'ours cpu':>9} {'naive cpu':>10} {'ratio':>6}  ours imports PTB / boto3")
             for label, kind, queue_label, medians, flags in cold:
-                name = {"command": "/help", "my_chat_member": "block"}.get(kind, kind)
+                name = KIND_NAMES.get(kind, kind)
                 (ours, ours_cpu), (naive, naive_cpu) = medians["ours"], medians["naive"]
-                print(f"{label:<10} {name:<7} {queue_label:<11} {ours:8.0f} {naive:9.0f} {ours / naive:6.2f}"
+                print(f"{label:<10} {name:<9} {queue_label:<11} {ours:8.0f} {naive:9.0f} {ours / naive:6.2f}"
                       f" {ours_cpu:9.0f} {naive_cpu:10.0f} {ours_cpu / naive_cpu:6.2f}  {flags[0]} / {flags[1]}")
+            print("(* a press that only answers: from someone not connected to the site; Accept writes the edit"
+                  " to the outbox)")
+            print("load average (1 / 5 / 15 min): at the start " + " / ".join(f"{x:.1f}" for x in load_at_start)
+                  + ", at the end " + " / ".join(f"{x:.1f}" for x in os.getloadavg()))
         finally:
             server.stop()
     return 0
