@@ -18,19 +18,15 @@ pressed by the attacker's fake user, signed with the stage's bot token.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-import httpx
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from project.bot.buttons import site_button
 from project.telegram_accounts.flows import linking
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import signed_in_user
+from .telegram_side import pressed_url
 
 pytestmark = pytest.mark.django_db
 
@@ -42,22 +38,6 @@ FROM_ANOTHER_SITE = {
     "HTTP_SEC_FETCH_USER": "?1",
     "HTTP_REFERER": "https://evil.example/",
 }
-
-
-def pressed_url(sandbox, fake, path: str) -> str:
-    """The bot sends `fake` a site button to `path`; `fake` presses it in the sandbox
-    (Telegram): the signed site URL Telegram opens (path and query)."""
-    token = settings.LOCAL_SECRETS["telegram_bot_token"]
-    markup = {"inline_keyboard": [[site_button("Open on the site", path)]]}
-    sent = httpx.post(f"{sandbox.url}/bot{token}/sendMessage",
-                      json={"chat_id": fake.id, "text": "Something new", "reply_markup": markup})
-    assert sent.status_code == 200, sent.text
-    message_id = sent.json()["result"]["message_id"]
-    pressed = httpx.get(f"{sandbox.url}/chat/{fake.id}/login-url",
-                        params={"message_id": message_id, "row": 0, "col": 0}, follow_redirects=False)
-    assert pressed.status_code == 302, pressed.text
-    parts = urlsplit(pressed.headers["location"])
-    return f"{parts.path}?{parts.query}"
 
 
 @pytest.fixture
