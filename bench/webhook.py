@@ -385,16 +385,21 @@ def main(argv: list[str] | None = None) -> int:
             # few runs moves by a few hundredths on a shared machine, this one much less.
             import statistics
 
+            # And each kind over both queue settings (the queue changes nothing for them: no SQS client).
+            def ratio(rows_of: list) -> tuple[int, float]:
+                ours = [v for row in rows_of for v in row[5]["ours"]]
+                naive = [v for row in rows_of for v in row[5]["naive"]]
+                return len(ours), statistics.median(ours) / statistics.median(naive)
+
             for label in dict.fromkeys(row[0] for row in cold):
-                pooled = {"ours": [], "naive": []}
-                for row in cold:
-                    if row[0] == label and row[1] != "button":
-                        for which in pooled:
-                            pooled[which] += row[5][which]
-                if pooled["ours"]:
-                    ours_cpu, naive_cpu = statistics.median(pooled["ours"]), statistics.median(pooled["naive"])
-                    print(f"{label:<10} every kind with no outbox row ({len(pooled['ours'])} cold starts each):"
-                          f" CPU {ours_cpu:.0f} / {naive_cpu:.0f} ms, ratio {ours_cpu / naive_cpu:.2f}")
+                no_row = [row for row in cold if row[0] == label and row[1] != "button"]
+                if no_row:
+                    count, pooled = ratio(no_row)
+                    kinds = dict.fromkeys(row[1] for row in no_row)
+                    per_kind = ", ".join(f"{KIND_NAMES.get(kind, kind)} {ratio([r for r in no_row if r[1] == kind])[1]:.2f}"
+                                         for kind in kinds)
+                    print(f"{label:<10} CPU ratio, every kind with no outbox row ({count} cold starts each): {pooled:.2f};"
+                          f" by kind: {per_kind}")
             print("load average (1 / 5 / 15 min): at the start " + " / ".join(f"{x:.1f}" for x in load_at_start)
                   + ", at the end " + " / ".join(f"{x:.1f}" for x in os.getloadavg()))
         finally:
