@@ -53,14 +53,17 @@ def _setup_django() -> None:
     global _django_ready
     if _django_ready:
         return
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    # This function signs nobody in and serves no page: settings give it only the apps its
-    # code uses (settings.WEBHOOK_APPS) and a URLconf without the admin and sign-in views.
-    os.environ.setdefault("FUNCTION_ROLE", "webhook")
     from django.apps import apps
 
     if not apps.ready:
         import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+        # This function signs nobody in and serves no page: settings give it only the apps its
+        # code uses (settings.WEBHOOK_APPS) and a URLconf without the admin and sign-in views.
+        # Only when this process sets Django up: a process that already has (the tests, the
+        # local gateway's parent) must not hand the webhook's role to the children it starts.
+        os.environ.setdefault("FUNCTION_ROLE", "webhook")
 
         # Django's set-up makes some 80,000 objects that live as long as the process (modules,
         # classes, models), and the garbage collector would trace them again and again while

@@ -98,5 +98,9 @@ def client(service: str, *, read_timeout: float | None = None):
 
 
 def reset_clients() -> None:
-    """Drop cached clients (tests that switch moto on and off)."""
+    """Drop cached clients (tests that switch moto on and off), and boto3's default session,
+    which keeps the first credentials it resolved (operator commands use boto3.client)."""
+    import boto3
+
     client.cache_clear()
+    boto3.DEFAULT_SESSION = None

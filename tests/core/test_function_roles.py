@@ -39,3 +39,18 @@ def test_an_unknown_role_is_refused():
     env = {**os.environ, "STAGE": "local", "FUNCTION_ROLE": "worker"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "FUNCTION_ROLE must be one of site, webhook, sender" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_process_that_set_django_up_keeps_its_role_after_calling_the_handlers(monkeypatch):
+    """The handlers name their role only when they set Django up themselves: a process that
+    already had (the tests, `make dev`'s parent) would otherwise hand the webhook's role to
+    every child it starts later, and a site command there would reverse through the
+    webhook's URLconf (CI saw `manage.py setup_webhook` fail on the Mini App's URL)."""
+    import handlers.sender
+    import handlers.webhook
+
+    monkeypatch.delenv("FUNCTION_ROLE", raising=False)
+    handlers.webhook.handler({"headers": {}, "body": "{}", "requestContext": {"http": {"method": "POST"}}}, None)
+    handlers.sender.handler({"Records": []}, None)
+    assert "FUNCTION_ROLE" not in os.environ
