@@ -177,9 +177,19 @@ WEBHOOK_APPS = (
 if FUNCTION_ROLE == "webhook":
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app in WEBHOOK_APPS]
 
+# The address API Gateway saw (requestContext.identity.sourceIp): ClientAddressMiddleware reads
+# it from the event Zappa's handler puts in the environ, or (an environ made without the
+# handler) from this header, which the site stage's context_header_mappings fills, and makes
+# it REMOTE_ADDR for allauth's per-IP limits, our own and the logs. Never trust
+# X-Forwarded-For: behind the regional API Gateway its first entries are the caller's to
+# choose, so ALLAUTH_TRUSTED_PROXY_COUNT stays 0 (project/core/client_ip.py says why).
+CLIENT_IP_HEADER = "Sourceip"
+
 MIDDLEWARE = [
     # First: request_id on every log line of the request, SiteServerErrors for any 5xx.
     "project.core.observability.middleware.RequestSignalsMiddleware",
+    # Before anything reads REMOTE_ADDR: the client's address as API Gateway saw it.
+    "project.core.client_ip.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

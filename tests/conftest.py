@@ -1,7 +1,8 @@
 """
 Fixtures for the whole suite, and one check over all of it: no bot token, webhook secret or
 client secret may appear in any log record or in any response body the site produces, and
-no live sign-in token (link, code, state, /start token, login hash) in any log record.
+no live sign-in token (link, code, state, /start token, login hash) in any log record, nor
+(but for the two a page carries on purpose, BODY_TOKEN_SHAPES) in any response body.
 """
 
 from __future__ import annotations
@@ -45,6 +46,26 @@ TOKEN_SHAPES = [
     ),
     re.compile(r"/start(?:@\w+)?[ \t]+(?!\[redacted\])[A-Za-z0-9_-]{16,}"),
 ]
+
+
+# The same in the pages the site serves, but for two tokens that pages carry on purpose: the
+# account page hands its owner the bot's deep link (`?start=`), and the legacy sign-in's
+# callback page posts back its session-bound `state`. A `/start <token>` command (a stored
+# update on the admin's pages), a sign-in link or Telegram's one-use signed fields are never
+# on a page, except sign-in links in the local mail viewer, which exists to show the mail.
+BODY_TOKEN_SHAPES = [
+    TOKEN_SHAPES[2],
+    re.compile(r"(?:[?&#]|&amp;)(?:code|hash|signature|tgAuthResult|tgWebAppData|id_token|access_token)="
+               r"(?!\[redacted\])[^&#\s'\"<>]+"),
+    TOKEN_SHAPES[0],
+]
+LOCAL_MAIL_VIEWER = "/dev/mail/"
+
+
+def tokens_in_body(path: str, body: str) -> list[str]:
+    """What a response body for `path` carries that it must not: a live one-use token's shape."""
+    shapes = BODY_TOKEN_SHAPES[:2] if path.startswith(LOCAL_MAIL_VIEWER) else BODY_TOKEN_SHAPES
+    return [f"live token ({shape.pattern[:40]}...)" for shape in shapes if shape.search(body)][:1]
 
 
 class LeakCollector(logging.Handler):
@@ -101,6 +122,8 @@ def _watch_for_secret_leaks():
             for value in _collector.secrets:
                 if value in body:
                     _collector.leaks.append(f"response body of {request.method} {request.path}")
+            _collector.leaks.extend(f"{leak} in response body of {request.method} {request.path}"
+                                    for leak in tokens_in_body(request.path, body))
         return response
 
     BaseHandler.get_response = get_response

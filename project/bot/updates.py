@@ -10,8 +10,10 @@ the database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 # The update types the bot handles; setWebhook's allowed_updates lists exactly these.
@@ -159,6 +161,8 @@ class Message:
     command: str = ""  # "/start" etc., lower-cased, without @botname
     command_args: str = ""
     command_bot: str = ""  # the @botname a command was addressed to, if any
+    # A stored `/start <token>` keeps only the token's SHA-256 (see for_storage).
+    start_token_hash: str = ""
     reply_to: "Message | None" = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -240,6 +244,57 @@ def _command(text: str, entities) -> tuple[str, str, str]:
     return name.lower(), args.strip(), bot
 
 
+# --- what is stored --------------------------------------------------------------------------
+
+# `/start <token>` carries a live one-use connect token (t.me/<bot>?start=<token>): it stays
+# live until the person presses Link under the bot's question, or for the token's whole
+# lifetime if they cancel or ignore it. The stored update is shown to staff (the admin's
+# update page) and kept for weeks, so it keeps only the token's SHA-256 (what StartToken
+# keeps, and all the Link question needs) under this key of our own, and the text as the
+# chat shows it: "/start". The handling, on arrival and in retry_updates alike, reads the
+# stored copy, so the token itself goes no further than receive_update. A hash cannot be
+# sent back as a token (it would be hashed again), and the key is honoured only because
+# for_storage wrote it: one arriving from outside is dropped.
+START_TOKEN_HASH = "x_start_token_sha256"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def start_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def for_storage(data):
+    """`data` (an update, or any part of one) as it is stored: every `/start <token>`
+    command's token replaced by its hash (see START_TOKEN_HASH). Parts without one are the
+    very same objects; changed parts are copies (the caller's `data` is not modified)."""
+    if isinstance(data, list):
+        items = [for_storage(item) for item in data]
+        return items if any(new is not old for new, old in zip(items, data)) else data
+    if not isinstance(data, dict):
+        return data
+    copy = None
+    for key, value in data.items():
+        new = for_storage(value)
+        if new is not value:
+            copy = copy if copy is not None else dict(data)
+            copy[key] = new
+    if START_TOKEN_HASH in data:
+        copy = copy if copy is not None else dict(data)
+        del copy[START_TOKEN_HASH]
+    text = data.get("text")
+    if isinstance(text, str):
+        command, args, _ = _command(text, data.get("entities"))
+        if command == "/start" and args:
+            copy = copy if copy is not None else dict(data)
+            head = text.partition(" ")[0]
+            copy["text"] = head
+            entities = copy.get("entities") if isinstance(copy.get("entities"), list) else []
+            copy["entities"] = [e for e in entities if isinstance(e, dict) and isinstance(e.get("offset"), int)
+                                and e["offset"] < len(head)]
+            copy[START_TOKEN_HASH] = start_token_hash(args)
+    return copy if copy is not None else data
+
+
 def parse_message(data, *, nested: bool = False) -> Message:
     if not isinstance(data, dict):
         raise Unusable("message is not an object")
@@ -255,9 +310,12 @@ def parse_message(data, *, nested: bool = False) -> Message:
         file_name = _str(data["document"].get("file_name"), 255)
     if kind == "text" and not isinstance(data.get("text"), str):
         raise Unusable("message text is not a string")
-    command = args = bot = ""
+    command = args = bot = token_hash = ""
     if kind == "text":
         command, args, bot = _command(text, data.get("entities"))
+        stored_hash = data.get(START_TOKEN_HASH)
+        if command == "/start" and not args and isinstance(stored_hash, str) and _SHA256_HEX.fullmatch(stored_hash):
+            token_hash = stored_hash
     reply_to = None
     if not nested and isinstance(data.get("reply_to_message"), dict):
         try:
@@ -276,6 +334,7 @@ def parse_message(data, *, nested: bool = False) -> Message:
         command=command,
         command_args=args,
         command_bot=bot,
+        start_token_hash=token_hash,
         reply_to=reply_to,
         raw=data,
     )

@@ -155,3 +155,29 @@ def test_the_leak_check_knows_token_shapes():
     redacted = logging.LogRecord("tests.leak", logging.WARNING, __file__, 1, "/accounts/login/link/[redacted]/?code=[redacted]", (), None)
     collector.handle(redacted)
     assert len(collector.leaks) == 3
+
+
+def test_the_leak_check_looks_for_live_tokens_in_pages():
+    """Response bodies too (tests/review/test_tokens_on_pages.py): a /start command with its
+    token, a sign-in link, Telegram's one-use signed fields; not the two a page carries on
+    purpose (the owner's deep link, the legacy callback's session-bound state)."""
+    from tests.conftest import tokens_in_body
+
+    leaking = [
+        f"<pre>{{&quot;text&quot;: &quot;/start {START_TOKEN}&quot;}}</pre>",
+        f'<a href="/accounts/login/link/{EMAIL_TOKEN}/">',
+        '<a href="/accounts/telegram/button/?next=%2F&amp;id=1&amp;hash=0a1b2c3d">',
+        '<iframe src="https://site/accounts/telegram/app/#tgWebAppData=query_id%3DAA">',
+        '<a href="/cb/?code=abc123xyz">',
+    ]
+    for body in leaking:
+        assert tokens_in_body("/admin/bot/storedupdate/1/change/", body), body
+    fine = [
+        f'<a href="https://t.me/site_bot?start={START_TOKEN}">connect through the bot</a>',
+        '<form action="/accounts/telegram/login/callback/?state=q1w2e3r4t5y6u7i8">',
+        "/start is how a chat with a bot begins; /start [redacted]",
+        f"<p>/start@site_bot</p><p>hash=[redacted]</p>",
+    ]
+    for body in fine:
+        assert tokens_in_body("/accounts/", body) == [], body
+    assert tokens_in_body("/dev/mail/", f'<a href="/accounts/login/link/{EMAIL_TOKEN}/">') == []

@@ -174,7 +174,8 @@ def create_app(sb: Sandbox) -> Flask:
                     abort(404)
                 user = sb.users[chat_id]
                 title, link = user.display_name, bot.links.get(chat_id)
-            messages = list(json.loads(json.dumps(list(bot.chats.get(chat_id, {}).values()))))
+            messages = [sb.shown_in_chat(bot, chat_id, m)
+                        for m in json.loads(json.dumps(list(bot.chats.get(chat_id, {}).values())))]
             version = bot.chat_version.get(chat_id, 0)
             # The bot's answer to this person's latest button press, shown like Telegram's
             # toast (or its alert, with show_alert); None while the spinner still turns.

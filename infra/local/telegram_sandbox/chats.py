@@ -36,6 +36,16 @@ class ChatsMixin:
             bot = self.bot(bot_id)
             return [json.loads(json.dumps(m)) for m in bot.chats.get(int(chat_id), {}).values()]
 
+    def shown_in_chat(self, bot: BotState, chat_id: int, message: dict) -> dict:
+        """`message` (a copy) as Telegram's apps show it in the chat. A Start pressed on a deep
+        link sends the bot "/start <payload>", but the person sees only "/start": the payload
+        (a one-use connect token here) is never on a page."""
+        if (chat_id, message.get("message_id")) in bot.deep_link_starts and isinstance(message.get("text"), str):
+            command = message["text"].split(" ", 1)[0]
+            message["text"] = command
+            message["entities"] = [e for e in message.get("entities") or [] if e.get("offset", 0) < len(command)]
+        return message
+
     def message(self, chat_id: int, message_id: int, bot_id: int | None = None) -> dict | None:
         with self.lock:
             m = self.bot(bot_id).chats.get(int(chat_id), {}).get(int(message_id))
@@ -108,7 +118,10 @@ class ChatsMixin:
             bot = self.bot(bot_id)
             if self._link(bot, user_id).blocked:
                 self._set_blocked(user_id, bot_id, False)
-            return self.user_sends(user_id, "/start" + (f" {payload}" if payload else ""), bot_id)
+            update = self.user_sends(user_id, "/start" + (f" {payload}" if payload else ""), bot_id)
+            if payload:
+                bot.deep_link_starts.add((user_id, update["message"]["message_id"]))
+            return update
 
     def _file(self, prefix: str) -> dict:
         uid = secrets.token_hex(8)

@@ -199,6 +199,9 @@ class BotState:
         self.last_error_message: str | None = None
         self.last_sync_error_date: int | None = None
         self.chats: dict[int, dict[int, dict]] = {}  # chat id -> message id -> Message
+        # (chat id, message id) of each /start sent by pressing Start on a deep link: the bot
+        # gets "/start <payload>", the chat shows "/start" (chats.shown_in_chat).
+        self.deep_link_starts: set[tuple[int, int]] = set()
         self.next_message_id: dict[int, int] = {}
         self.chat_version: dict[int, int] = {}
         self.commands: dict[str, list[dict]] = {}

@@ -70,7 +70,8 @@ def account_button(text: str = "Connect Telegram") -> list[list[dict]]:
 
 def start(message: Message) -> tuple[bool, str]:
     person = message.sender
-    if message.command_args:
+    if message.start_token_hash or message.command_args:
+        # Stored updates keep only the token's hash (updates.for_storage).
         return _start_with_token(message, message.command_args)
     account = TelegramAccount.objects.for_chat(person.id)
     if account is None:
@@ -100,10 +101,14 @@ def start(message: Message) -> tuple[bool, str]:
 def _start_with_token(message: Message, token: str) -> tuple[bool, str]:
     """Ask before linking (link_buttons): nothing links, and nothing is used up, on Start."""
     from project.bot.flows import link_buttons
-    from project.telegram_accounts.flows.connect_via_bot import InvalidStartToken, check_start_token
+    from project.telegram_accounts.flows.connect_via_bot import (InvalidStartToken, check_start_token,
+                                                                 check_start_token_hash)
 
     try:
-        start_token = check_start_token(token, message.sender.as_dict())
+        if message.start_token_hash:
+            start_token = check_start_token_hash(message.start_token_hash, message.sender.as_dict())
+        else:
+            start_token = check_start_token(token, message.sender.as_dict())
     except InvalidStartToken as exc:
         logger.info("/start token from telegram user %s refused: %s", message.sender.id, exc.reason)
         known = TelegramAccount.objects.for_chat(message.sender.id)

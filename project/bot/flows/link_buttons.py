@@ -2,9 +2,18 @@
 Linking through the bot asks first (issue 12 item 4).
 
 `/start <token>` from a Telegram user who could be linked gets a question, not a link:
-"Link this Telegram to the account a…@example.com on Meetups?" with Link and Cancel. The
-question names the account only by a masked address, so a person who pressed Start on
-someone else's link can tell it is not theirs without learning whose it is.
+"Link this Telegram to the account ada@example.com on Meetups?" with Link and Cancel.
+
+The question names the account by its *full* address and by nothing else. A masked one
+("a…@example.com") kept only characters an attacker chooses for their own account (the first
+letter and a common domain), so "link to a…@gmail.com?" read the same for alice@gmail.com and
+for the attacker's ax3@gmail.com, and someone sent the attacker's link as "connect your
+Telegram" pressed Link. The address is the one thing the attacker cannot copy; the display
+name is free text they can (a name "Alice Smith (alice@gmail.com)" would put Alice's address
+in the attacker's question, ahead of the real one), so it is not shown. Showing the address
+in full leaks nothing worth hiding: the link is made on the account page for its owner, who
+hands it on; whoever holds it was given it by the owner (or stole it, and then could press
+Link anyway), and learns no more than the owner's own address.
 
 The buttons' callback_data is `ln:<start token id>:<tag>:<y|n>`. The tag is an HMAC (the
 site's secret key) of the token id and the Telegram user it was shown to, so only the
@@ -37,14 +46,13 @@ def _tag(start_token_id: int, telegram_id: int) -> str:
     return salted_hmac("project.bot.link_buttons", f"{start_token_id}:{telegram_id}").hexdigest()[:16]
 
 
-def masked_email(address: str) -> str:
-    """"alice@example.com" -> "a…@example.com": enough for its owner to recognise."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}…@{domain}" if domain else "…"
-
-
 def account_label(user) -> str:
-    return masked_email(user.email) if user.email else user.display_name
+    """How the question names the account: its address alone (see above). An account without
+    one is named by its display name, said to have no address, so that it can never read
+    like an account that has one."""
+    if user.email:
+        return user.email
+    return f"“{user.display_name}” (an account without an email address)"
 
 
 def ask(message: Message, start_token) -> None:
@@ -88,7 +96,7 @@ def press(query: CallbackQuery) -> tuple[bool, str]:
                  buttons=None if known else commands.account_button("Your account"))
         return True, f"link through start token {start_token_id} refused: {exc.reason}"
     replies.answer_callback(query.id, chat_id, "Linked.", user=account.user)
-    _replace(query, "start_connected", {"account_label": account_label(account.user), "name": account.first_name,
+    _replace(query, "start_connected", {"account_label": account.user.email, "name": account.first_name,
                                         "settings_url": commands.settings_url()},
              user=account.user, buttons=commands.settings_button())
     return True, f"connected to user {account.user_id} after asking"

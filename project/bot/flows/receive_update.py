@@ -58,7 +58,8 @@ def receive_update(data: dict) -> Received:
                 stored = StoredUpdate.objects.create(
                     update_id=update_id,
                     kind=kind,
-                    payload=data,
+                    # Without live /start tokens (their hash only); the handling reads this copy.
+                    payload=updates.for_storage(data),
                     status=status,
                     error=reason,
                     handled_at=timezone.now() if status == StoredUpdate.Status.IGNORED else None,
