@@ -108,7 +108,8 @@ def mini_app_view(request: HttpRequest):
     """GET: the page the bot's menu button opens; its script posts the launch data. POST: check it."""
     if request.method == "POST":
         return mini_app.launch(request)
-    response = render(request, "telegram_accounts/mini_app.html")
+    # The form carries how this page was opened (by Telegram or not) to the launch's POST.
+    response = render(request, "telegram_accounts/mini_app.html", {"opened": mini_app.opened_token(request)})
     response.telegram_mini_app = True  # Telegram Web may frame it
     return response
 

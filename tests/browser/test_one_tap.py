@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -29,10 +30,14 @@ def test_open_under_a_match_request_lands_signed_in_on_the_request_page(stack, n
     message = stack.wait_for_bot_message(520001, "Chess on Sunday?")
     site_button = message["reply_markup"]["inline_keyboard"][-1][0]
     target = parse_qs(urlsplit(site_button["login_url"]["url"]).query)["next"][0]
+    # Her Telegram app opens the signed URL of the press itself (in its in-app browser): a
+    # navigation no page started, which Chromium sends as `Sec-Fetch-Site: none`.
+    press = httpx.get(f"{stack.chat_url(520001)}/login-url",
+                      params={"message_id": message["message_id"], "row": len(message["reply_markup"]["inline_keyboard"]) - 1,
+                              "col": 0}, follow_redirects=False)
+    assert press.status_code == 302
     phone = new_page(PHONE)
-    phone.goto(stack.chat_url(520001))
-    bubble = phone.locator(".msg.bot", has_text="Chess on Sunday?")
-    bubble.get_by_role("link", name=re.compile("Open on the site")).click()
+    phone.goto(press.headers["location"])
 
     # On the request page, signed in as Ada: no sign-in page on the way.
     expect(phone).to_have_url(stack.site.url + target)
@@ -41,6 +46,39 @@ def test_open_under_a_match_request_lands_signed_in_on_the_request_page(stack, n
     expect(phone.locator("main")).to_contain_text("Ben")
     # The one-use signed fields are gone from the address bar.
     assert "hash=" not in phone.url
+
+
+def test_open_pressed_in_a_web_page_asks_continue_first(stack, new_page, make_user):
+    """The sandbox's chat page plays Telegram Web here: a press there opens the site from
+    another page (Sec-Fetch-Site is not "none"), as a link on any site would, so the site
+    asks "Continue as Ada?" before signing in (login CSRF, tests/review/test_one_tap_cross_site.py)."""
+    ada_user = make_user("ada@example.com", first_name="Ada")
+    connect_telegram(ada_user, stack.sandbox, 520004, "Ada")
+    message_id = _send_site_button(stack, 520004, "/requests/")
+    page = new_page(PHONE)
+    page.goto(stack.chat_url(520004))
+    page.locator(f"#m{message_id}").get_by_role("link", name=re.compile("Open on the site")).click()
+
+    expect(page.get_by_role("heading", name="Continue as Ada?")).to_be_visible()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()  # nobody signed in yet
+    page.get_by_role("button", name="Continue as Ada").click()
+
+    expect(page).to_have_url(stack.site.url + "/requests/")
+    expect(page.get_by_role("link", name="Sign out")).to_be_visible()
+
+
+def _send_site_button(stack, chat_id: int, path: str) -> int:
+    """The bot sends `chat_id` a message with one site button (contract C1) over the Bot API."""
+    from django.conf import settings
+
+    from project.bot.buttons import site_button
+
+    token = settings.LOCAL_SECRETS["telegram_bot_token"]
+    sent = httpx.post(f"{stack.sandbox.url}/bot{token}/sendMessage",
+                      json={"chat_id": chat_id, "text": "Something new",
+                            "reply_markup": {"inline_keyboard": [[site_button("Open on the site", path)]]}})
+    assert sent.status_code == 200, sent.text
+    return sent.json()["result"]["message_id"]
 
 
 def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_page, make_user):

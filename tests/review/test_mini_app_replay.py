@@ -14,7 +14,9 @@ anything else in that mode (`hash` is not checked).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 
 import pytest
@@ -41,7 +43,12 @@ def ada(db, sandbox):
 
 
 def launch(client, fields: dict):
-    return client.post(APP, {"init_data": mini_app_keys.encode(fields), "theme": json.dumps({})})
+    # The launch page as a Telegram app's web view opens it (Sec-Fetch-Site: none): its form
+    # carries that to the POST, without which a launch only asks "Continue as ...?" and the
+    # replays below would sign no one in whatever their spelling (the fix for login CSRF).
+    page = client.get(APP, HTTP_SEC_FETCH_SITE="none", HTTP_SEC_FETCH_DEST="document")
+    opened = html.unescape(re.search(r'name="opened" value="([^"]*)"', page.content.decode()).group(1))
+    return client.post(APP, {"init_data": mini_app_keys.encode(fields), "theme": json.dumps({}), "opened": opened})
 
 
 def respellings(signature: str) -> list[str]:

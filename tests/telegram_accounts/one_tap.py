@@ -17,6 +17,16 @@ from project.telegram_accounts.flows import linking
 
 LOGGER = "project.telegram_accounts.login"
 
+# What a browser sends when the Telegram app opens a pressed button's URL (its in-app browser
+# or the default one): a navigation no web page started. Only that signs in on the GET alone
+# (flows/login_url.py, opened_by_telegram); tests/review/test_one_tap_cross_site.py has the rest.
+OPENED_BY_TELEGRAM = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+
+
+def open_in_telegram_app(client, path: str):
+    """The Telegram app opening `path` (a pressed button's signed URL) in `client`."""
+    return client.get(path, headers=OPENED_BY_TELEGRAM)
+
 
 def tg_user(fake) -> dict:
     return {"id": fake.id, "first_name": fake.first_name, "last_name": fake.last_name or "",

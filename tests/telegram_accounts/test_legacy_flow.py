@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -82,7 +83,11 @@ def test_data_older_than_allowed_is_refused(browser, alice, sandbox, caplog):
     stale = sandbox.legacy_auth_result(None, alice.id, auth_date=int(time.time()) - 45)
     with caplog.at_level(logging.INFO):
         response = browser.finish_legacy(handoff, stale)
-    _assert_refused(response, caplog, "auth_date too old (45 s > 30 s)", browser.client)
+    # The age is measured when the site checks it (a few seconds later on a loaded machine):
+    # compare the wording and the configured limit, not the seconds.
+    _assert_refused(response, caplog, "auth_date too old (", browser.client)
+    assert any(re.fullmatch(r"telegram legacy login refused: auth_date too old \(\d+ s > 30 s\)", r.getMessage())
+               for r in caplog.records if r.name == "project.telegram_accounts.login")
 
 
 def test_another_bots_data_is_refused(browser, alice, sandbox, caplog):

@@ -18,8 +18,8 @@ from project.telegram_accounts.flows import login_url, one_tap
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import next_second, signed_in_user
-from .one_tap import (SignIns, assert_nothing_carries, button_url, link, press, query_of, refusals,
-                      send_site_button)
+from .one_tap import (SignIns, assert_nothing_carries, button_url, link, open_in_telegram_app, press, query_of,
+                      refusals, send_site_button)
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def test_press_signs_in_the_linked_account_and_lands_on_the_page(client, sandbox
     fields = query_of(path)
     assert set(fields) == {"next", "id", "first_name", "last_name", "username", "auth_date", "hash"}
 
-    response = client.get(path)
+    response = open_in_telegram_app(client, path)
 
     assert response.status_code == 302 and response["Location"] == "/requests/12/"
     assert signed_in_user(client) == ada
@@ -89,12 +89,12 @@ def test_a_button_that_asks_for_write_access_lets_the_bot_write(client, sandbox,
     grace = User.objects.create_user(username="grace", email="grace@example.com")
     link(grace, quiet)
     plain = send_site_button(sandbox, quiet.id, "/")
-    client.get(press(sandbox, quiet.id, plain))
+    open_in_telegram_app(client, press(sandbox, quiet.id, plain))
     assert not sandbox.link(quiet.id).allowed_write
     asking = send_site_button(sandbox, quiet.id, "/", write_access=True)
     next_second()
 
-    Client().get(press(sandbox, quiet.id, asking))
+    open_in_telegram_app(Client(), press(sandbox, quiet.id, asking))
 
     assert sandbox.link(quiet.id).allowed_write
     assert signed_in_user(client) == grace
@@ -102,7 +102,7 @@ def test_a_button_that_asks_for_write_access_lets_the_bot_write(client, sandbox,
 
 def test_already_signed_in_as_that_account_goes_straight_to_the_page(client, sandbox, ada, ada_tg, sign_ins):
     client.force_login(ada)
-    response = client.get(button_url(sandbox, ada_tg.id, "/notifications/"))
+    response = open_in_telegram_app(client, button_url(sandbox, ada_tg.id, "/notifications/"))
     assert response["Location"] == "/notifications/"
     assert signed_in_user(client) == ada and sign_ins.seen == [(ada.pk, None)]  # only force_login
 
@@ -141,7 +141,7 @@ def _tamper(path: str, **changes) -> str:
 def test_forged_or_tampered_fields_are_refused(client, sandbox, ada, ada_tg, caplog, changes, reason):
     path = button_url(sandbox, ada_tg.id, "/requests/12/")
     with caplog.at_level(logging.INFO):
-        response = client.get(_tamper(path, **changes))
+        response = open_in_telegram_app(client, _tamper(path, **changes))
     _assert_refused(response, caplog, reason, client, query_of(path)["hash"])
     assert "Go on to the page" in response.content.decode() and 'href="/requests/12/"' in response.content.decode()
 
@@ -149,7 +149,7 @@ def test_forged_or_tampered_fields_are_refused(client, sandbox, ada, ada_tg, cap
 def test_a_field_given_twice_is_refused(client, sandbox, ada, ada_tg, caplog):
     path = button_url(sandbox, ada_tg.id, "/")
     with caplog.at_level(logging.INFO):
-        response = client.get(path + "&id=600999")
+        response = open_in_telegram_app(client, path + "&id=600999")
     _assert_refused(response, caplog, "'id' given 2 times", client, query_of(path)["hash"])
 
 
@@ -165,7 +165,7 @@ def test_another_bots_signed_fields_are_refused(client, sandbox, ada, ada_tg, ca
                       json={"chat_id": ada_tg.id, "text": "x", "reply_markup": {"inline_keyboard": [[button]]}})
     path = press(sandbox, ada_tg.id, sent.json()["result"]["message_id"])
     with caplog.at_level(logging.INFO):
-        response = client.get(path)
+        response = open_in_telegram_app(client, path)
     _assert_refused(response, caplog, "hash mismatch (not signed with this stage's bot token)", client,
                     query_of(path)["hash"])
 
@@ -177,16 +177,16 @@ def test_stale_or_future_fields_are_refused(client, sandbox, ada, ada_tg, caplog
     signed = sandbox.sign_legacy_login(None, ada_tg, auth_date=int(time.time()) - age)
     path = login_url.ENDPOINT_PATH + "?" + urlencode({"next": "/", **signed})
     with caplog.at_level(logging.INFO):
-        response = client.get(path)
+        response = open_in_telegram_app(client, path)
     _assert_refused(response, caplog, reason, client, signed["hash"])
 
 
 def test_a_press_signs_in_once(client, sandbox, ada, ada_tg, caplog):
     path = button_url(sandbox, ada_tg.id, "/requests/12/")
-    assert client.get(path)["Location"] == "/requests/12/"
+    assert open_in_telegram_app(client, path)["Location"] == "/requests/12/"
     thief = Client()
     with caplog.at_level(logging.INFO):
-        response = thief.get(path)
+        response = open_in_telegram_app(thief, path)
     _assert_refused(response, caplog, "signed login data already used (replayed)", thief, query_of(path)["hash"])
 
 
@@ -197,7 +197,7 @@ def test_a_pressed_buttons_fields_cannot_sign_in_again_through_the_legacy_callba
     from infra.local.telegram_sandbox.signing import encode_auth_result
 
     path = button_url(sandbox, ada_tg.id, "/")
-    assert client.get(path).status_code == 302
+    assert open_in_telegram_app(client, path).status_code == 302
     fields = {k: v for k, v in query_of(path).items() if k != "next"}
     handoff = other_browser.pick_user(other_browser.go_to_telegram("legacy"), ada_tg.id)
     with caplog.at_level(logging.INFO):
@@ -214,7 +214,7 @@ def test_legacy_sign_in_result_cannot_be_pressed_again_as_a_button(browser, sand
     fields = decode_auth_result(handoff.auth_result)
     thief = Client()
     with caplog.at_level(logging.INFO):
-        response = thief.get(login_url.ENDPOINT_PATH + "?" + urlencode({"next": "/", **fields}))
+        response = open_in_telegram_app(thief, login_url.ENDPOINT_PATH + "?" + urlencode({"next": "/", **fields}))
     _assert_refused(response, caplog, "already used", thief, fields["hash"])
 
 
@@ -246,7 +246,7 @@ def test_legacy_sign_in_result_cannot_be_pressed_again_as_a_button(browser, sand
 def test_no_open_redirect_through_the_target(client, sandbox, ada, ada_tg, caplog, target):
     signed = sandbox.sign_legacy_login(None, ada_tg)
     with caplog.at_level(logging.INFO):
-        response = client.get(login_url.ENDPOINT_PATH + "?" + urlencode({"next": target, **signed}))
+        response = open_in_telegram_app(client, login_url.ENDPOINT_PATH + "?" + urlencode({"next": target, **signed}))
     # Still signed in (the signature is Telegram's and fine); only the target is refused.
     assert response.status_code == 302 and response["Location"] == "/"
     assert signed_in_user(client) == ada
@@ -256,7 +256,7 @@ def test_no_open_redirect_through_the_target(client, sandbox, ada, ada_tg, caplo
 @pytest.mark.parametrize("raw_query", ["next=%2F%2Fevil.example", "next=%2F%5Cevil.example", "next=https%3A%2F%2Fevil.example"])
 def test_no_open_redirect_with_a_hand_encoded_target(client, sandbox, ada, ada_tg, raw_query):
     signed = sandbox.sign_legacy_login(None, ada_tg)
-    response = client.get(f"{login_url.ENDPOINT_PATH}?{raw_query}&{urlencode(signed)}")
+    response = open_in_telegram_app(client, f"{login_url.ENDPOINT_PATH}?{raw_query}&{urlencode(signed)}")
     assert response["Location"] == "/"
 
 
@@ -269,7 +269,7 @@ def test_safe_targets_are_kept():
 
 
 def _choice_page(client, sandbox, fake, target="/requests/12/"):
-    response = client.get(button_url(sandbox, fake.id, target))
+    response = open_in_telegram_app(client, button_url(sandbox, fake.id, target))
     assert response.status_code == 302 and response["Location"] == reverse("telegram_one_tap_choice")
     return client.get(response["Location"]).content.decode()
 
@@ -289,27 +289,49 @@ def test_unlinked_telegram_user_chooses_to_make_an_account(client, sandbox, sign
     assert sign_ins.seen == [(user.pk, "telegram-button")]
 
 
-def test_unlinked_telegram_user_signed_in_by_email_connects_it(client, sandbox, email_user):
+def test_unlinked_telegram_user_signed_in_by_email_connects_it_on_telegrams_own_page(browser, client, sandbox,
+                                                                                     email_user):
+    """"Connect Telegram" runs the session-bound legacy sign-in with process=connect (as the
+    account page does), never the identity waiting in the session: the press's fields prove
+    who pressed in Telegram, not that this browser is theirs."""
     newcomer = sandbox.add_user(600301, "Carol", started=True)
     client.force_login(email_user)
     page = _choice_page(client, sandbox, newcomer)
-    assert "Connect Telegram?" in page
+    assert "Connect Telegram?" in page and 'value="connect"' not in page
+    connect = "/accounts/telegram/login/?process=connect&amp;next=%2Frequests%2F12%2F"
+    assert connect in page
 
-    response = client.post(reverse("telegram_one_tap_choice"), {"action": "connect"})
+    # Posting the old action links nothing.
+    assert client.post(reverse("telegram_one_tap_choice"), {"action": "connect"}).status_code == 400
+    assert not TelegramAccount.objects.filter(user=email_user).exists()
+
+    next_second()  # the press's signed fields (same person, same second) were spent by the press
+    response = browser.sign_in("legacy", newcomer.id, process="connect", next_url="/requests/12/")
 
     assert response["Location"] == "/requests/12/"
     assert signed_in_user(client) == email_user
     assert TelegramAccount.objects.get(user=email_user).telegram_id == newcomer.id
 
 
-def test_signing_in_by_email_first_keeps_the_telegram_identity_for_connecting(client, sandbox, email_user):
+def test_a_waiting_identity_does_not_survive_an_email_sign_in(client, sandbox, email_user):
+    """The identity waits for the person it arrived for (here: nobody signed in); signing in
+    (by email) drops it, so it can never be offered to the account signed in afterwards."""
     newcomer = sandbox.add_user(600302, "Carol", started=True)
     page = _choice_page(client, sandbox, newcomer)
-    assert f'href="/accounts/login/?next={reverse("telegram_one_tap_choice")}"' in page
+    assert f'href="/accounts/login/?next={reverse("account")}%23telegram"' in page
     client.force_login(email_user)  # the email sign-in itself has its own tests
-    assert "Connect Telegram?" in client.get(reverse("telegram_one_tap_choice")).content.decode()
-    client.post(reverse("telegram_one_tap_choice"), {"action": "connect"})
-    assert TelegramAccount.objects.get(user=email_user).telegram_id == newcomer.id
+    assert client.get(reverse("telegram_one_tap_choice"))["Location"] == reverse("account_login")
+    assert client.post(reverse("telegram_one_tap_choice"), {"action": "stay"})["Location"] == reverse("account_login")
+    assert client.session.get(one_tap.PENDING_KEY) is None
+    assert not TelegramAccount.objects.filter(user=email_user).exists()
+
+
+def test_a_waiting_identity_does_not_survive_a_sign_out(client, sandbox, ada, ada_tg, email_user):
+    client.force_login(email_user)
+    _choice_page(client, sandbox, ada_tg)
+    client.post(reverse("account_logout"))
+    assert client.post(reverse("telegram_one_tap_choice"), {"action": "continue"})["Location"] == reverse("account_login")
+    assert signed_in_user(client) is None
 
 
 def test_signed_in_as_someone_else_is_asked_before_switching(client, sandbox, ada, ada_tg, email_user, sign_ins):
@@ -359,4 +381,5 @@ def test_the_same_telegram_user_pressing_twice_a_second_is_one_sign_in(client, s
     next_second()
     second = button_url(sandbox, ada_tg.id, "/")
     assert query_of(first)["hash"] != query_of(second)["hash"]
-    assert Client().get(first)["Location"] == "/" and Client().get(second)["Location"] == "/"
+    assert open_in_telegram_app(Client(), first)["Location"] == "/"
+    assert open_in_telegram_app(Client(), second)["Location"] == "/"

@@ -63,10 +63,22 @@ def fields_for(fake, settings, *, token=None, age=0, key=None, **extra) -> dict:
                                        int(time.time()) - age, key=key, **extra)
 
 
+# How Telegram opens the launch page: Telegram Web in its frame (the apps' web views send
+# Sec-Fetch-Site: none). The page's form carries that to the launch (flows/mini_app.py).
+IN_TELEGRAM_WEBS_FRAME = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}
+
+
+def opened_field(page) -> str:
+    """The launch page form's `opened` value (how Telegram opened the page, signed)."""
+    return html.unescape(re.search(r'name="opened" value="([^"]*)"', page.content.decode()).group(1))
+
+
 def launch(client, fields_or_raw, theme: dict | None = None, next_path: str | None = None):
+    """Telegram opens the launch page; its script posts the launch data with the page's form."""
     raw = fields_or_raw if isinstance(fields_or_raw, str) else mini_app_keys.encode(fields_or_raw)
     url = APP + (f"?next={next_path}" if next_path else "")
-    return client.post(url, {"init_data": raw, "theme": json.dumps(theme or {})})
+    page = client.get(url, headers=IN_TELEGRAM_WEBS_FRAME)
+    return client.post(url, {"init_data": raw, "theme": json.dumps(theme or {}), "opened": opened_field(page)})
 
 
 def telegram_web(sandbox) -> str:
@@ -114,12 +126,12 @@ def test_the_menu_button_launches_the_site_signed_in(client, sandbox, settings, 
     signed = parse_qs(init_data)
     assert {"hash", "signature", "auth_date", "user", "query_id"} <= set(signed)
 
-    page = client.get(APP)
+    page = client.get(APP, headers=IN_TELEGRAM_WEBS_FRAME)
     assert page.status_code == 200 and b"js/telegram_mini_app.js" in page.content
     assert frame_ancestors(page) == f"https://web.telegram.org {sandbox.url} {telegram_web(sandbox)}"
     assert "X-Frame-Options" not in page
 
-    response = client.post(APP, {"init_data": init_data, "theme": theme})
+    response = client.post(APP, {"init_data": init_data, "theme": theme, "opened": opened_field(page)})
 
     assert response.status_code == 302 and response["Location"] == "/"
     assert signed_in_user(client) == ada

@@ -6,7 +6,9 @@ tests/browser/test_one_tap.py::test_the_mini_app_keeps_its_session_in_telegram_w
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from http.cookies import SimpleCookie
 
@@ -66,8 +68,9 @@ def assert_first_party(line: str) -> None:
 
 def launch_in(client: Client, fake, settings, headers: dict):
     page = client.get(APP, headers=headers)
-    response = client.post(APP, {"init_data": launch_data(fake, settings), "theme": json.dumps({"bg_color": "#212121"})},
-                           headers=headers)
+    opened = re.search(r'name="opened" value="([^"]*)"', page.content.decode()).group(1)  # how Telegram opened it
+    response = client.post(APP, {"init_data": launch_data(fake, settings), "theme": json.dumps({"bg_color": "#212121"}),
+                                 "opened": html.unescape(opened)}, headers=headers)
     assert response.status_code == 302
     return page, response
 

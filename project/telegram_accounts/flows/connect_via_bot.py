@@ -95,7 +95,13 @@ def check_start_token(token: str, telegram_user: dict) -> StartToken:
     token = (token or "").strip()
     if not token or len(token) > 64:
         raise InvalidStartToken("unknown")
-    start_token = _usable(StartToken.objects.select_related("user").filter(token_hash=_hash(token)).first())
+    return check_start_token_hash(_hash(token), telegram_user)
+
+
+def check_start_token_hash(token_hash: str, telegram_user: dict) -> StartToken:
+    """check_start_token for a token known only by its hash: a stored `/start` update keeps
+    no more (project.bot.updates.for_storage)."""
+    start_token = _usable(StartToken.objects.select_related("user").filter(token_hash=token_hash).first())
     telegram_id = int(telegram_user["id"])
     if TelegramAccount.objects.filter(telegram_id=telegram_id, user_id=start_token.user_id).exists():
         raise InvalidStartToken("already linked")

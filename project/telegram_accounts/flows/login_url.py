@@ -11,6 +11,25 @@ once, by button or by the legacy callback. Then flows/one_tap.py decides what to
 person, and `next` may only ever be a path of this site.
 
 `hash` is a one-use token: it is never logged here, and the page never echoes it.
+
+Who opened the URL (`opened_by_telegram`): the fields prove who the Telegram user is, not
+that this browser is theirs; anyone can mint fresh ones for their own Telegram account and
+put them behind a link on their site (login CSRF, see flows/one_tap.py). The browser's Fetch
+Metadata tell the two apart: a URL the Telegram app opens (its in-app browser: Chrome Custom
+Tabs, SFSafariViewController, Android WebView, WKWebView; the desktop apps hand it to the
+default browser) is a navigation no page started, `Sec-Fetch-Site: none`, which no web page
+can make a browser send. Only then does the GET sign in at once. Everything else gets the
+"Continue as ...?" page, whose POST (CSRF-protected) signs in:
+- `cross-site`: a link on another site, and also Telegram Web (a new tab from
+  web.telegram.org): one more tap there;
+- `same-origin` / `same-site`: not trusted either. Our own pages redirect to paths a caller
+  chose (allauth's logout and login forms carry `?next=`), so "Sign out" on our own page
+  could land on an attacker's signed URL as a same-origin navigation; a sibling subdomain
+  is same-site;
+- no header at all: what a browser without Fetch Metadata sends (Android WebView before
+  Chromium 76, iOS before 16.4: years out of support). Treating it as "from Telegram" would
+  make every such browser an attacker's bypass, and an attacker cannot make a current
+  browser drop the header, so a missing header costs an old web view one more tap, no more.
 """
 
 from __future__ import annotations
@@ -91,6 +110,12 @@ def check(query) -> dict:
     return linking.telegram_user_from_login_data(conf.LEGACY_PROVIDER_ID, fields)
 
 
+def opened_by_telegram(request: HttpRequest) -> bool:
+    """True only for a navigation no web page started (`Sec-Fetch-Site: none`): the Telegram
+    app opening the button's URL. See the module's docstring for every other value."""
+    return request.headers.get("Sec-Fetch-Site", "").strip().lower() == "none"
+
+
 def complete(request: HttpRequest) -> HttpResponse:
     """The response to a press: signed in and on the page, a choice, or a refusal."""
     target = one_tap.target_from(request.GET.get(TARGET_PARAM), method=one_tap.BUTTON)
@@ -99,7 +124,8 @@ def complete(request: HttpRequest) -> HttpResponse:
     except LoginRefused as exc:
         one_tap.logger.warning("%s refused: %s", one_tap.BUTTON, exc.reason)
         return refusal(request, exc, target)
-    return one_tap.arrive(request, telegram_user, method=one_tap.BUTTON, target=target)
+    return one_tap.arrive(request, telegram_user, method=one_tap.BUTTON, target=target,
+                          from_telegram=opened_by_telegram(request))
 
 
 def refusal(request: HttpRequest, exc: LoginRefused, target: str, *, status: int = 400) -> HttpResponse:

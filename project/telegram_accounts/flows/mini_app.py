@@ -16,7 +16,20 @@ TELEGRAM_MINI_APP_CHECKS says which signatures must check out (by default both).
 user then goes through flows/one_tap.py like a login_url press, and the session is marked as
 shown inside Telegram, with the theme colours Telegram passed (checked: #rrggbb only).
 
-`hash` and `signature` are one-use tokens: never logged here, never echoed.
+`hash` and `signature` are one-use tokens: never logged here, never echoed. The signature is
+accepted in its one canonical base64url spelling only and spent as its decoded bytes: the
+decoder forgives padding and the last character's unused bits, so 18 spellings carry the
+same 64 bytes, and with only the Ed25519 check on each would otherwise be a new launch.
+
+Who opened the page: launch data, like a login_url press, proves who the Telegram user is,
+not that this browser is theirs, and it travels in the URL's fragment, which any site can
+put behind a link to our launch page (login CSRF, see flows/one_tap.py). The launch page's
+GET is what Telegram itself opens: the mobile and desktop apps load it in their web view
+(`Sec-Fetch-Site: none`), Telegram Web in an iframe (`Sec-Fetch-Dest: iframe`, and only
+Telegram's origins may frame the page: frame-ancestors). The page's form carries that
+verdict, signed, to the POST (`opened_token` / `opened_from`); a launch whose page was
+opened any other way (a link on another site, a browser without Fetch Metadata) is asked
+"Continue as ...?" before anyone is signed in.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import time
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -42,6 +56,9 @@ from project.telegram_accounts.flows.legacy_login import LoginRefused
 MAX_LAUNCH_DATA = 4096
 MAX_THEME = 2048
 MENU_BUTTON_TEXT = "Open"
+OPENED_FIELD = "opened"
+OPENED_SALT = "telegram-mini-app-opened"
+OPENED_MAX_AGE = 10 * 60
 
 
 # --- checking launch data ------------------------------------------------------------------
@@ -92,6 +109,17 @@ def _check_hmac(fields: dict, bot_token: str) -> None:
         raise LoginRefused("hash mismatch (HMAC not made with this stage's bot token)")
 
 
+def canonical_signature(text: str) -> bytes:
+    """The 64 signature bytes of `text` if it is their one canonical spelling (86 characters
+    of unpadded base64url, unused bits zero), else LoginRefused."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{86}", text):
+        raise LoginRefused("malformed launch data: signature is not 86 characters of unpadded base64url")
+    signature = base64.urlsafe_b64decode(text + "==")
+    if base64.urlsafe_b64encode(signature).rstrip(b"=").decode() != text:
+        raise LoginRefused("malformed launch data: signature is not in canonical base64url")
+    return signature
+
+
 def _check_signature(fields: dict, bot_id: int, public_key_hex: str) -> None:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -99,13 +127,11 @@ def _check_signature(fields: dict, bot_id: int, public_key_hex: str) -> None:
     if "signature" not in fields:
         raise LoginRefused("malformed launch data: no signature")
     text = fields["signature"]
-    if not re.fullmatch(r"[A-Za-z0-9_-]{80,90}={0,2}", text):
-        raise LoginRefused("malformed launch data: signature is not base64url")
+    signature = canonical_signature(text)
     try:
-        signature = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
     except (binascii.Error, ValueError) as exc:
-        raise LoginRefused(f"launch data signature or public key unusable: {type(exc).__name__}") from None
+        raise LoginRefused(f"launch data public key unusable: {type(exc).__name__}") from None
     try:
         key.verify(signature, signed_message(bot_id, fields))
     except InvalidSignature:
@@ -161,9 +187,14 @@ def check(raw: str) -> dict:
     )
     user = telegram_user(fields)
     # Spend every signature that was checked: with only the Ed25519 check, `hash` is not
-    # covered by it, so the signature (not the hash) must be what is spent.
-    spent = "|".join(fields[name] for check_name, name in (("hmac", "hash"), ("ed25519", "signature"))
-                     if check_name in checks)
+    # covered by it, so the signature (not the hash) must be what is spent, as its bytes
+    # (verify accepted only their canonical spelling; hex of them here, for one key per launch).
+    spent = []
+    if "hmac" in checks:
+        spent.append(fields["hash"])
+    if "ed25519" in checks:
+        spent.append(canonical_signature(fields["signature"]).hex())
+    spent = "|".join(spent)
     if not signed_once.claim(signed_once.MINI_APP_LAUNCHES, spent, max_age):
         raise LoginRefused("launch data already used (replayed)",
                            public="This launch was already used. Please open the site from the bot's menu again.")
@@ -234,6 +265,27 @@ def theme_version(theme: dict) -> str:
 # --- the launch ------------------------------------------------------------------------------
 
 
+def opened_by_telegram(request: HttpRequest) -> bool:
+    """The launch page's GET came from Telegram: its apps' web view (a navigation no page
+    started) or Telegram Web's frame (frame-ancestors lets only Telegram frame the page)."""
+    return (request.headers.get("Sec-Fetch-Site", "").strip().lower() == "none"
+            or request.headers.get("Sec-Fetch-Dest", "").strip().lower() == "iframe")
+
+
+def opened_token(request: HttpRequest) -> str:
+    """What the launch page's form carries to its POST: how the page was opened, signed."""
+    return signing.dumps({"telegram": opened_by_telegram(request)}, salt=OPENED_SALT)
+
+
+def opened_from(request: HttpRequest) -> bool:
+    """Whether the page that posted this launch was opened by Telegram (False when unknown)."""
+    try:
+        verdict = signing.loads(request.POST.get(OPENED_FIELD, ""), salt=OPENED_SALT, max_age=OPENED_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return isinstance(verdict, dict) and verdict.get("telegram") is True
+
+
 def launch(request: HttpRequest) -> HttpResponse:
     """The response to the launch page's POST: signed in and on the page, a choice, or a refusal."""
     target = one_tap.target_from(request.GET.get(login_url.TARGET_PARAM), method=one_tap.MINI_APP)
@@ -245,7 +297,8 @@ def launch(request: HttpRequest) -> HttpResponse:
         response = login_url.refusal(request, exc, target)
         response.telegram_mini_app = True  # shown inside Telegram too
         return response
-    return one_tap.arrive(request, user, method=one_tap.MINI_APP, target=target, theme=theme)
+    return one_tap.arrive(request, user, method=one_tap.MINI_APP, target=target, theme=theme,
+                          from_telegram=opened_from(request))
 
 
 # --- the bot's menu button -------------------------------------------------------------------

@@ -4,12 +4,30 @@ Signing in from Telegram in one tap, once we know who it is.
 flows/login_url.py (a login_url button's signed fields) and flows/mini_app.py (a Mini App's
 launch data) check what Telegram signed; both then hand the Telegram user here:
 
-- linked to a site account, nobody signed in here: sign that account in and go to the page;
+- linked to a site account, nobody signed in here, and opened by Telegram itself: sign that
+  account in and go to the page;
 - linked to the account already signed in here: go to the page;
-- anything else (someone else is signed in, or the Telegram user is linked to no account):
-  the checked identity waits in this browser's session and the person chooses: switch
-  accounts, connect it to the signed-in account, create an account, or carry on as they are.
-  Nothing signs in behind their back.
+- anything else (someone else is signed in, the Telegram user is linked to no account, or the
+  fields did not come straight from Telegram): the checked identity waits in this browser's
+  session and the person chooses: continue as that account, switch accounts, create an
+  account, or carry on as they are. Nothing signs in behind their back.
+
+What the signed fields prove, and what they do not: a login_url press proves who the
+*Telegram* user is, not that the person in this browser is that Telegram user. Nothing binds
+the fields to a browser, and a Telegram user can mint fresh ones for themselves at will
+(press a button; any MTProto client hands out the signed URL), so an attacker can put them
+behind a link on their own site. Hence:
+
+- `from_telegram` (see login_url.opened_by_telegram) says whether the browser was handed the
+  fields by Telegram; only then does a sign-in or a new account happen on the GET alone.
+  Otherwise the person is asked, on our page, with a CSRF-protected POST ("Continue as X?").
+- A checked identity never *connects* a Telegram account to a site account. "Connect
+  Telegram" on the choice page runs the legacy/OIDC sign-in with `process=connect`, which is
+  bound to this session's state and shows the Telegram account on Telegram's own page, as
+  the account page does. (Connecting the stashed identity let anyone's Telegram be connected
+  to a victim's account by one click on our own page.)
+- The waiting identity belongs to the signed-in user it was stashed for (or to nobody
+  signed in): when that changes (a sign-in by email, a sign-out) it is dropped.
 
 Sign-ins go through allauth's own login machinery (perform_login; a new account through its
 social signup, exactly as the legacy sign-in makes one) and set `request.sign_in_method`
@@ -116,9 +134,10 @@ def in_telegram(request: HttpRequest) -> dict | None:
 # --- arriving from Telegram ------------------------------------------------------------------
 
 
-def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: str,
+def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: str, from_telegram: bool,
            theme: dict | None = None) -> HttpResponse:
     """The response for a checked Telegram user arriving by `method`, bound for `target`.
+    `from_telegram`: the browser got the fields from Telegram itself (not from another site).
     `theme` is given when the person is inside Telegram (Mini App)."""
     assert method in METHODS  # nosec - programming error, not input
     if theme is not None:
@@ -130,19 +149,25 @@ def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: st
         linking.link(user, telegram_user)  # keeps the names Telegram shows up to date
         logger.info("%s: telegram id %s is already signed in as user %s", method, telegram_id, user.pk)
         return HttpResponseRedirect(target)
-    if account is not None and not user.is_authenticated:
+    if account is not None and not user.is_authenticated and from_telegram:
         return sign_in(request, account.user, telegram_user, method=method, target=target, theme=theme)
     request.session[PENDING_KEY] = {
         "telegram_user": dict(telegram_user),
         "method": method,
         "target": target,
         "theme": theme,
+        "from_telegram": bool(from_telegram),
+        # Whose it is: dropped as soon as someone else (or nobody) is signed in here.
+        "for_user": user.pk if user.is_authenticated else None,
         "at": time.time(),
     }
-    logger.info(
-        "%s: telegram id %s %s; asking the person", method, telegram_id,
-        "is linked to another account than the signed-in one" if account else "is linked to no account",
-    )
+    if account is None:
+        situation = "is linked to no account"
+    elif user.is_authenticated:
+        situation = "is linked to another account than the signed-in one"
+    else:
+        situation = "did not come straight from Telegram"
+    logger.info("%s: telegram id %s %s; asking the person", method, telegram_id, situation)
     return HttpResponseRedirect(reverse("telegram_one_tap_choice"))
 
 
@@ -173,11 +198,15 @@ def sign_in(request: HttpRequest, user, telegram_user: dict, *, method: str, tar
 
 
 def pending(request: HttpRequest) -> dict | None:
-    """The checked identity waiting for the person's choice, while it is fresh."""
+    """The checked identity waiting for the person's choice, while it is fresh and the same
+    user (or nobody) is signed in as when it arrived."""
     waiting = request.session.get(PENDING_KEY)
     if not isinstance(waiting, dict):
         return None
-    if time.time() - float(waiting.get("at", 0)) > conf.one_tap_pending_ttl():
+    user = request.user
+    signed_in_as = user.pk if user.is_authenticated else None
+    if time.time() - float(waiting.get("at", 0)) > conf.one_tap_pending_ttl() or (
+            "for_user" not in waiting or waiting["for_user"] != signed_in_as):
         request.session.pop(PENDING_KEY, None)
         return None
     return waiting
@@ -188,8 +217,9 @@ def choice(request: HttpRequest, waiting: dict) -> dict:
     telegram_user = waiting["telegram_user"]
     account = linking.account_for(int(telegram_user["id"]))
     user = request.user
+    from_telegram = bool(waiting.get("from_telegram"))
     if account is not None:
-        case = "switch"
+        case = "switch" if user.is_authenticated else "confirm"
     elif not user.is_authenticated:
         case = "new"
     elif linking.TelegramAccount.objects.filter(user_id=user.pk).exists():
@@ -203,11 +233,15 @@ def choice(request: HttpRequest, waiting: dict) -> dict:
         "telegram_username": telegram_user.get("username") or "",
         "linked_name": account.user.display_name if account is not None else "",
         "target": waiting["target"],
-        "can_create": _legacy_provider(request) is not None,
+        # A new account from the stashed identity only when Telegram handed it over; otherwise
+        # "Continue with Telegram" runs the sign-in flows (Telegram's own page says who).
+        "can_create": from_telegram and _legacy_provider(request) is not None,
+        "from_telegram": from_telegram,
     }
 
 
-ACTIONS = ("switch", "connect", "create", "stay")
+# No "connect": connecting runs the legacy/OIDC flow with process=connect (see the docstring).
+ACTIONS = ("continue", "switch", "create", "stay")
 
 
 class ChoiceRefused(Exception):
@@ -229,19 +263,10 @@ def resolve(request: HttpRequest, action: str) -> HttpResponse:
     account = linking.account_for(telegram_id)
     if action == "stay":
         return HttpResponseRedirect(target)
-    if action == "switch" and account is not None:
+    signed_in = request.user.is_authenticated
+    if (action == "switch" and signed_in or action == "continue" and not signed_in) and account is not None:
         return sign_in(request, account.user, telegram_user, method=method, target=target, theme=theme)
-    if action == "connect" and account is None and request.user.is_authenticated:
-        try:
-            linking.link(request.user, telegram_user)
-        except linking.LinkRefused as exc:
-            logger.warning("%s connect refused for user %s: %s (telegram id %s)",
-                           method, request.user.pk, exc.reason, telegram_id)
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Telegram is connected: its buttons now sign you in here.")
-        return HttpResponseRedirect(target)
-    if action == "create" and account is None:
+    if action == "create" and account is None and waiting.get("from_telegram"):
         return _create_account(request, telegram_user, method=method, target=target, theme=theme)
     # The situation changed since the page was shown (linked meanwhile, signed out...).
     messages.info(request, "Nothing was changed. Please press the button in Telegram again.")
