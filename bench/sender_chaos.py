@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.sender_stage import Stage, crash_windows, machine, percentile, read_traces, window_parts
+from bench.sender_stage import Stage, crash_windows, machine, percentile, pickup_causes, read_traces, window_parts
 
 FIRST_CHAT = 800_001
 TEXT = re.compile(r"n\d for 8\d{5}")
@@ -39,7 +39,9 @@ TEXT = re.compile(r"n\d for 8\d{5}")
 def chaos_run(stage: Stage, database: str, args) -> dict:
     from infra.local.telegram_sandbox import faults
 
-    tmp = stage.tmp / f"chaos-{database}"
+    import os
+
+    tmp = Path(os.environ["KEEP_TRACE"]) / database if os.environ.get("KEEP_TRACE") else stage.tmp / f"chaos-{database}"
     (tmp / "trace").mkdir(parents=True)
     (tmp / "mail").mkdir()
     # A lease shorter than the queue's visibility timeout, as deployed (120 s and 360 s),
@@ -141,6 +143,7 @@ def summarize(stage, env, tmp, rows, expected: set[str], kills, injected, elapse
         "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
     windows = crash_windows(trace)
     pickup, commit = window_parts(trace)
+    causes = pickup_causes(trace)
     enqueued = Counter(json.loads(r["body"])["delivery_id"] for r in trace if r["e"] == "sqs" and r.get("body"))
     fallback_ids = {r[0] for r in rows if r[2] == "email"}
     return {
@@ -156,6 +159,8 @@ def summarize(stage, env, tmp, rows, expected: set[str], kills, injected, elapse
         "window_max_ms": 1000 * (max(windows) if windows else float("nan")), "windows": len(windows),
         "pickup_p99_ms": 1000 * percentile(pickup, 99), "commit_p99_ms": 1000 * percentile(commit, 99),
         "pickup_max_ms": 1000 * (max(pickup) if pickup else float("nan")),
+        "pickup_causes": {cause: (len(values), 1000 * percentile(values, 99), 1000 * (max(values) if values else 0))
+                          for cause, values in causes.items()},
         "commit_max_ms": 1000 * (max(commit) if commit else float("nan")),
         "statuses": dict(Counter(r[3] for r in rows)),
         "stuck_why": dict(Counter(f"{r[2]} {r[3]} {r[4]} tries: {(r[5] or '')[:70]}" for r in rows
@@ -202,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':>8} statuses {r['statuses']}; duplicate emails {r['dup_mails']}; windows measured {r['windows']}")
         print(f"{'':>8} window = wait for the sender's thread (p99 {r['pickup_p99_ms']:.1f} ms, max "
               f"{r['pickup_max_ms']:.1f}) + the commit (p99 {r['commit_p99_ms']:.1f} ms, max {r['commit_max_ms']:.1f})")
+        print(f"{'':>8} the thread was " + "; ".join(
+            f"{cause} for {n} answers (then p99 {p99:.1f} ms, max {top:.1f})" for cause, (n, p99, top)
+            in r["pickup_causes"].items()))
         if r["stuck_why"]:
             print(f"{'':>8} stuck: {r['stuck_why']}")
     return 0

@@ -215,6 +215,33 @@ def window_parts(trace: list[dict]) -> tuple[list[float], list[float]]:
     return pickup, commit
 
 
+def pickup_causes(trace: list[dict]) -> dict[str, list[float]]:
+    """For each answer, how long until the sender's thread started recording it, split by
+    what the thread was doing when the answer came: waiting for it (so the delay is the
+    thread getting the CPU back) or busy with other work (which then came first)."""
+    waits: dict[str, list[tuple[float, float]]] = {}
+    for row in trace:
+        if row["e"] == "wait":
+            waits.setdefault(row["pid"], []).append((row["a"], row["t"]))
+    for spans in waits.values():
+        spans.sort()
+    answered: dict[tuple[str, int], float] = {}
+    causes: dict[str, list[float]] = {"waiting": [], "busy": []}
+    import bisect
+
+    for row in sorted(trace, key=lambda r: r["t"]):
+        key = (row["pid"], row.get("d"))
+        if row["e"] == "answer":
+            answered[key] = row["t"]
+        elif row["e"] == "recorded" and key in answered and "started" in row:
+            at = answered.pop(key)
+            spans = waits.get(row["pid"], [])
+            i = bisect.bisect_right(spans, (at, float("inf"))) - 1
+            inside = i >= 0 and spans[i][0] <= at <= spans[i][1]
+            causes["waiting" if inside else "busy"].append(max(0.0, row["started"] - at))
+    return causes
+
+
 def crash_windows(trace: list[dict]) -> list[float]:
     """Seconds from a Bot API answer to its outcome's commit, for every call whose outcome
     was committed (per process, the answer and the commit of the same delivery's call)."""

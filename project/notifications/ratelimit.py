@@ -212,7 +212,7 @@ def effective_rate(row: dict) -> float:
 
 
 def reserve_sends(chat_ids: list[int], at: float | None = None, lookahead: float = 0.05,
-                  horizon: float = 0.5) -> Bookings:
+                  horizon: float = 0.5, shift: float = 0.0) -> Bookings:
     """Reserve one send to each of `chat_ids` (in order), in one transaction.
 
     Nothing is reserved while the chat is busy beyond `lookahead`, the bot beyond `horizon`,
@@ -226,6 +226,7 @@ def reserve_sends(chat_ids: list[int], at: float | None = None, lookahead: float
 
     One transaction for several messages keeps the database cost per send low (one commit,
     one fsync on SQLite), which is what lets a single instance keep up with 30 a second.
+    `shift`: lateness of this instance's sends to add to the bot's schedule first (shift()).
     """
     at = time.time() if at is None else at
     ckeys = [chat_key(c) for c in chat_ids]
@@ -233,6 +234,7 @@ def reserve_sends(chat_ids: list[int], at: float | None = None, lookahead: float
     def book(rows: dict) -> Bookings:
         result = Bookings()
         g = rows[GLOBAL]
+        g["next_at"] += shift  # a send that left late: see shift()
         _recover(g, at)
         ginterval = 1.0 / effective_rate(g)
         for chat_id, ckey in zip(chat_ids, ckeys):
