@@ -1,8 +1,8 @@
 """
 CloudFormation resource types moto's CloudFormation lacks, backed by moto's own services.
 
-moto 5.2's CloudFormation skips AWS::SecretsManager::Secret and AWS::CloudWatch::Alarm with
-a warning, and fails a whole stack (HTTP 500) on a GetAtt of AWS::SES::EmailIdentity or
+moto 5.2's CloudFormation skips AWS::SecretsManager::Secret, AWS::CloudWatch::Alarm and
+AWS::SNS::Subscription with a warning, and fails a whole stack (HTTP 500) on a GetAtt of AWS::SES::EmailIdentity or
 AWS::ApiGateway::DomainName. infra/aws/stack.yaml uses all of them, so without these the
 stack cannot be deployed into moto at all, and what it makes would not exist there. Each
 model below creates the resource through the same moto backend its API calls use, so what
@@ -324,6 +324,91 @@ class Alarm(CloudFormationModel):
         from moto.cloudwatch.models import cloudwatch_backends
 
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
+class Subscription(CloudFormationModel):
+    """An SNS subscription (the alarm mail). Email and HTTP(S) subscriptions start pending,
+    as on AWS, until someone follows the link AWS sends (moto's own Subscribe confirms at once,
+    so `doctor` could never see a pending one)."""
+
+    PENDING_PROTOCOLS = ("email", "email-json", "http", "https")
+
+    def __init__(self, arn: str):
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.sns.models import sns_backends
+
+        p = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        subscription = backend.subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        if p["Protocol"] in cls.PENDING_PROTOCOLS:
+            subscription.attributes["PendingConfirmation"] = "true"
+            subscription.attributes["ConfirmationWasAuthenticated"] = "false"
+        return cls(subscription.arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is not None:
+            cls.delete_from_cloudformation_json(original_resource.arn, cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.sns.models import sns_backends
+
+        try:
+            sns_backends[account_id][region_name].unsubscribe(resource_name)
+        except Exception:  # already gone
+            pass
+
+
+def confirm_subscriptions(account_id: str, region_name: str) -> list[str]:
+    """What following the link in AWS's confirmation mail does (there is no API for it):
+    every pending subscription confirmed. Returns their endpoints."""
+    from moto.sns.models import sns_backends
+
+    confirmed = []
+    for subscription in sns_backends[account_id][region_name].subscriptions.values():
+        if str(subscription.attributes.get("PendingConfirmation", "false")).lower() == "true":
+            subscription.attributes["PendingConfirmation"] = "false"
+            subscription.attributes["ConfirmationWasAuthenticated"] = "true"
+            confirmed.append(subscription.endpoint)
+    return confirmed
+
+
+def issue_certificates(account_id: str, region_name: str) -> list[str]:
+    """What ACM does once the DNS validation records resolve (moto issues a requested
+    certificate only 60 s after the request, whatever DNS says): every certificate still
+    waiting for its validation, issued. Returns their domains."""
+    from moto.acm.models import acm_backends
+
+    issued = []
+    for bundle in acm_backends[account_id][region_name]._certificates.values():
+        if bundle.type == "AMAZON_ISSUED" and bundle.status == "PENDING_VALIDATION":
+            bundle.status = "ISSUED"
+            issued.append(bundle.common_name)
+    return issued
 
 
 def _create_resources_whose_condition_turned_true(update):

@@ -75,6 +75,8 @@ def deploy(stage: Stage, steps: Steps, timeout: float) -> None:
         steps.run(f"docs block `{block.name}`", run)
         if block.name == "stack" and not stage.rds.host:
             steps.run("RDS instance (a fresh PostgreSQL cluster)", stage.start_database)
+            # By hand on AWS (docs/DEPLOY.md, step 1 and "DNS"): validation records, the mail's link.
+            steps.run("by hand: DNS validation records, the alarm mail's link", stage.by_hand_after_the_stack)
 
 
 def hold_the_lock():

@@ -27,6 +27,14 @@ INTEGRATION_TIMEOUT = 29.0
 MAX_PAYLOAD = 10 * 1024 * 1024
 
 
+def logged_path(path: str) -> str:
+    """The path as the access log keeps it: no query (OIDC codes, login_url hashes) and no
+    sign-in link token (a secret that must not reach a log)."""
+    import re
+
+    return re.sub(r"(/accounts/login/link/)[^/]+", r"\1<token>", path)
+
+
 def _message(status: int, message: str) -> Response:
     return Response(json.dumps({"message": message}), status=status,
                     headers={"Content-Type": "application/json", "x-amzn-ErrorType": "InternalServerErrorException"})
@@ -51,8 +59,10 @@ class ApiGatewayFront:
 
         (WORK_DIR / "logs").mkdir(parents=True, exist_ok=True)
         with open(WORK_DIR / "logs" / "api-gateway-access.log", "a") as log:
-            log.write(f"{time.strftime('%H:%M:%S')} {request.host} {request.method} {request.full_path.rstrip('?')} "
-                      f"{response.status_code} {(time.monotonic() - started) * 1000:.0f} ms\n")
+            log.write(f"{time.strftime('%H:%M:%S')} {request.host} {request.method} {logged_path(request.path)} "
+                      f"{response.status_code} {(time.monotonic() - started) * 1000:.0f} ms"
+                      + (f" (the function {request.environ['rehearsal.function_ms']:.0f} ms)"
+                         if "rehearsal.function_ms" in request.environ else "") + "\n")
         return response(environ, start_response)
 
     # --- routing ----------------------------------------------------------------------------
@@ -64,11 +74,9 @@ class ApiGatewayFront:
             api_id = host.split(".", 1)[0]
             stage, _, rest = path.lstrip("/").partition("/")
             return (api_id, stage, "/" + rest, f"/{stage}") if stage else None
-        try:
-            apigw.get_domain_name(domainName=host)
-        except apigw.exceptions.NotFoundException:
+        mappings = self._cached(("mappings", host), lambda: self._mappings(host))
+        if mappings is None:
             return None
-        mappings = apigw.get_base_path_mappings(domainName=host).get("items", [])
         by_path = {("" if m.get("basePath") in (None, "(none)") else m["basePath"]): m for m in mappings}
         first, _, rest = path.lstrip("/").partition("/")
         if first in by_path and first:
@@ -79,10 +87,18 @@ class ApiGatewayFront:
             return mapping["restApiId"], mapping.get("stage", ""), path, ""
         return None
 
+    def _mappings(self, host: str) -> list[dict] | None:
+        apigw = self.world.client("apigateway")
+        try:
+            apigw.get_domain_name(domainName=host)
+        except apigw.exceptions.NotFoundException:
+            return None
+        return apigw.get_base_path_mappings(domainName=host).get("items", [])
+
     def integration(self, api_id: str, path: str, method: str) -> tuple[str, str, dict] | None:
         """(function name, resource path, path parameters) of the Lambda integration."""
         apigw = self.world.client("apigateway")
-        resources = apigw.get_resources(restApiId=api_id, limit=500)["items"]
+        resources = self._cached(("resources", api_id), lambda: apigw.get_resources(restApiId=api_id, limit=500)["items"])
         exact = [r for r in resources if r["path"] == path]
         greedy = [r for r in resources if r["path"].endswith("/{proxy+}")
                   and path.startswith(r["path"][: -len("{proxy+}")]) and len(path) > len(r["path"]) - len("{proxy+}")]
@@ -91,7 +107,8 @@ class ApiGatewayFront:
             methods = resource.get("resourceMethods") or {}
             for verb in (method, "ANY"):
                 if verb in methods:
-                    integration = apigw.get_integration(restApiId=api_id, resourceId=resource["id"], httpMethod=verb)
+                    integration = self._cached(("method", api_id, resource["id"], verb), lambda: apigw.get_integration(
+                        restApiId=api_id, resourceId=resource["id"], httpMethod=verb))
                     uri = integration.get("uri", "")
                     if ":lambda:path/" in uri:
                         function_arn = uri.split("/functions/", 1)[1].split("/invocations", 1)[0]
@@ -146,6 +163,10 @@ class ApiGatewayFront:
 
     # --- one request ----------------------------------------------------------------------------
 
+    def deployed(self) -> None:
+        """A new deployment: what is kept of the APIs' routes is read again."""
+        self._routes.clear()
+
     def _cached(self, key: tuple, compute, seconds: float = 5.0):
         now = time.monotonic()
         hit = self._routes.get(key)
@@ -167,9 +188,12 @@ class ApiGatewayFront:
             return _message(403, "Missing Authentication Token")
         function, resource_path, params, credentials = found
         source_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/{request.method}{resource_path}"
-        refused = (self.may_invoke_as(credentials, function) if credentials
-                   else None if self.may_invoke(function, source_arn) else
-                   f"the resource policy of {function} does not let API Gateway ({source_arn}) invoke it")
+        # Checked again every few seconds, not on every request: IAM's own changes take
+        # seconds to apply, and each check is a round trip through moto's IAM evaluation.
+        refused = self._cached(("authorized", function, credentials, source_arn), lambda: (
+            self.may_invoke_as(credentials, function) if credentials
+            else None if self.may_invoke(function, source_arn) else
+            f"the resource policy of {function} does not let API Gateway ({source_arn}) invoke it"))
         if refused:
             # AWS logs "Execution failed due to configuration error: Invalid permissions on Lambda function".
             self.refusals.append(refused)
@@ -180,6 +204,7 @@ class ApiGatewayFront:
         event = self.event(request, api_id, stage, inner_path, base_path, resource_path, params, body)
         started = time.monotonic()
         invocation = self.runtime.invoke(function, event)
+        request.environ["rehearsal.function_ms"] = (time.monotonic() - started) * 1000  # a new container's start too
         if time.monotonic() - started > INTEGRATION_TIMEOUT:
             return _message(504, "Endpoint request timed out")
         if invocation.failed or not isinstance(invocation.result, dict) or "statusCode" not in invocation.result:
@@ -188,7 +213,8 @@ class ApiGatewayFront:
 
     def event(self, request: Request, api_id, stage, path, base_path, resource_path, params, body: bytes) -> dict:
         apigw = self.world.client("apigateway")
-        binary_types = apigw.get_rest_api(restApiId=api_id).get("binaryMediaTypes") or []
+        binary_types = self._cached(("binary", api_id), lambda: apigw.get_rest_api(restApiId=api_id).get(
+            "binaryMediaTypes") or [])
         # moto keeps a patched-in binary media type as "" (it loses the value of Zappa's
         # `add /binaryMediaTypes/*~1*`); Zappa only ever adds */*, so "" stands for it.
         as_binary = bool({"*/*", ""} & {t.replace("~1", "/") for t in binary_types})

@@ -28,6 +28,8 @@ from werkzeug.wrappers import Request, Response
 from infra.rehearse.aws_world import ACCOUNT, AwsWorld
 
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
+CREATE_FUNCTION = re.compile(r"^/2015-03-31/functions/?$")
+UPDATE_CODE = re.compile(r"^/2015-03-31/functions/[^/]+/code$")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
               "content-length", "content-encoding"}
@@ -61,7 +63,21 @@ class AwsFront:
         url = self.world.endpoint + raw_uri(request)
         answer = self.client.request(request.method, url, headers=headers, content=request.get_data())
         out = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+        self.code_uploaded(request, answer)
         return Response(answer.content, status=answer.status_code, headers=out)
+
+    def code_uploaded(self, request: Request, answer) -> None:
+        """After CreateFunction or UpdateFunctionCode, Lambda gets the package ready before
+        the function is invoked: so does the runtime, in the background."""
+        new_code = (request.method == "POST" and CREATE_FUNCTION.match(request.path)) or (
+            request.method == "PUT" and UPDATE_CODE.match(request.path))
+        if not new_code or not 200 <= answer.status_code < 300 or not hasattr(self.runtime, "prepare"):
+            return
+        try:
+            name = answer.json()["FunctionName"]
+        except (ValueError, KeyError, TypeError):
+            return
+        threading.Thread(target=self.runtime.prepare, args=(name,), daemon=True).start()
 
     def invoke(self, request: Request, function: str) -> Response:
         from moto.iam.access_control import IAMRequest

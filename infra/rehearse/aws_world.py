@@ -49,6 +49,7 @@ class AwsWorld:
         self.operator: Keys | None = None
         self.lambda_service: Keys | None = None
         self.apigateway_service: Keys | None = None
+        self._clients: dict[tuple, object] = {}
 
     def start(self) -> "AwsWorld":
         import os
@@ -88,6 +89,7 @@ class AwsWorld:
         return self
 
     def stop(self) -> None:
+        self._clients.clear()
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -106,10 +108,20 @@ class AwsWorld:
         return Keys(key.access_key_id, key.secret_access_key)
 
     def client(self, service: str, keys: Keys | None = None, *, endpoint: str | None = None):
+        """A client signed with `keys` (the operator's by default). Made once per service,
+        keys and endpoint (about 0.2 s each, which every API Gateway request paid several
+        times over), then shared: boto3's clients are thread-safe."""
+        keys = keys or self.operator
+        key = (service, keys, endpoint or self.endpoint)
+        found = self._clients.get(key)
+        if found is None:
+            found = self._clients[key] = self._new_client(service, keys, endpoint)
+        return found
+
+    def _new_client(self, service: str, keys: Keys, endpoint: str | None):
         import boto3
         from botocore.config import Config
 
-        keys = keys or self.operator
         return boto3.session.Session().client(
             service, region_name=REGION, endpoint_url=endpoint or self.endpoint,
             aws_access_key_id=keys.access_key_id, aws_secret_access_key=keys.secret_access_key,

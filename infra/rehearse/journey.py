@@ -13,7 +13,8 @@ from html import unescape
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 LINK = re.compile(r"https://[^\s\"'<>]+/accounts/login/link/[^\s\"'<>]+")
-CODE = re.compile(r"\b([A-Z0-9]{6,8})\b")
+# The code on a line of its own (ACCOUNT_LOGIN_BY_CODE_FORMAT: 8 characters, dashed: ABCD-EFGH).
+CODE = re.compile(r"(?m)^[ \t]+([A-Z0-9]{3,}(?:-[A-Z0-9]{3,})*)[ \t]*\r?$")
 
 
 class StepFailed(Exception):
@@ -60,7 +61,9 @@ class Browser:
     def _check(self, verb, path, answer, expect):
         if answer.status_code not in expect:
             body = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer.text))[:300]
-            raise StepFailed(f"{self.name}: {verb} {path} answered {answer.status_code}, expected "
+            from infra.rehearse.apigateway import logged_path
+
+            raise StepFailed(f"{self.name}: {verb} {logged_path(urlsplit(path).path)} answered {answer.status_code}, expected "
                              f"{'/'.join(map(str, expect))}: {body}" + self.site_log(answer.status_code))
 
     def site_log(self, status: int) -> str:
@@ -147,7 +150,7 @@ def email_link(stage, people):
 def email_code(stage, people):
     bea = people["bea"] = Browser(stage, "Bea")
     body = request_sign_in_mail(stage, bea, "bea@example.com")
-    code = CODE.search(body.split("code", 1)[-1]) or CODE.search(body)
+    code = CODE.search(body)
     if not code:
         raise StepFailed("the sign-in email has no code")
     bea.follow(bea.post("/accounts/login/code/confirm/", {"code": code.group(1)}))
@@ -208,13 +211,15 @@ def _profile(browser: Browser, name: str) -> None:
 
 
 def _request_to(stage, sender: Browser, name: str, message: str) -> None:
+    """From the people page, as a person does: the card with that name, its request form."""
     page = sender.get("/people/")
-    found = re.search(r'href="(/people/(\d+)/request/)"[^>]*>(?:(?!</a>).)*?' + re.escape(name), page.text, re.S) \
-        or re.search(re.escape(name) + r'(?:(?!/people/\d+/request/).)*?href="(/people/(\d+)/request/)"', page.text, re.S)
+    found = re.search(r'<article[^>]*id="person-(\d+)"[^>]*>\s*<h3>' + re.escape(name) + r"</h3>", page.text)
     if not found:
         raise StepFailed(f"{name} is not on {sender.name}'s people page")
-    sender.get(found.group(1))
-    sender.post(found.group(1), {"message": message})
+    form = f"/people/{found.group(1)}/request/"
+    if f'action="{form}"' not in page.text:
+        raise StepFailed(f"{sender.name}'s people page offers no match request to {name}")
+    sender.post(form, {"message": message})
 
 
 def match_request(stage, people):
@@ -264,7 +269,7 @@ def forbidden_falls_back_to_email(stage, people):
     """Telegram answers 403 (the bot was blocked) when the sender delivers to Ada: she gets
     the notification by email instead."""
     _profile(people["ada"], "Ada")
-    stage.telegram.fail_next("sendMessage", 403, count=3, description="Forbidden: bot was blocked by the user")
+    stage.telegram.fail_next("sendMessage", 403, count=1, description="Forbidden: bot was blocked by the user")
     before = len(stage.world.sent_emails())
     _request_to(stage, people["bea"], "Ada", "Lunch on Monday?")
     body = mail_to(stage, "ada@example.com", before)
@@ -276,8 +281,6 @@ def forbidden_falls_back_to_email(stage, people):
 def dead_letter_replayed(stage, people):
     """A notification whose message ended in the dead-letter queue (as SQS's redrive puts it
     there) reaches Telegram after the documented replay."""
-    import json as json_lib
-
     from infra.rehearse import docs_blocks
 
     lam, sqs = stage.world.client("lambda"), stage.world.client("sqs")
@@ -294,23 +297,32 @@ def dead_letter_replayed(stage, people):
         sqs.delete_message(QueueUrl=outbox, ReceiptHandle=message["ReceiptHandle"])
     finally:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-    # The operator's tunnel to the private database: its local end is the instance's address.
-    secret = next(s for s in stage.world.client("secretsmanager").list_secrets()["SecretList"]
-                  if s["Name"].endswith(f"/{stage.name}"))
-    url = json_lib.loads(stage.world.client("secretsmanager").get_secret_value(SecretId=secret["ARN"])["SecretString"])[
-        "database_url"].replace(stage.rds.host, stage.rds.address)
-    env = {**stage.operator_env(), "DATABASE_URL": url}
-    block = docs_blocks.Block("replay", "STAGE=dev .venv/bin/python manage.py replay_dead_letters "
-                                        "--settings=infra.aws.operator_settings\n", 0)
+    # The documented command (docs/DEPLOY.md, "Dead letters"): the replay runs in the manage
+    # function, inside the stage's network; the operator has no database URL.
     from infra.rehearse.stage import BASE_DIR, WORK_DIR
 
-    result = docs_blocks.run_block(block, cwd=BASE_DIR, env=env, answers={}, timeout=300,
+    command = documented_command(f".venv/bin/zappa manage {stage.name}_manage replay_dead_letters ")
+    result = docs_blocks.run_block(docs_blocks.Block("replay", command + "\n", 0), cwd=BASE_DIR,
+                                   env=stage.operator_env(), answers={}, timeout=300,
                                    log_file=WORK_DIR / "logs" / "replay.log")
     if not result.ok:
-        raise StepFailed(f"replay_dead_letters failed ({result.reason}): {result.output[-600:]}")
+        raise StepFailed(f"`{command}` failed ({result.reason}): {result.output[-600:]}")
+    if "Replayed 1 messages" not in result.output:
+        raise StepFailed(f"`{command}` did not replay the dead letter: {result.output[-600:]}")
     wait_for("the replayed notification in Tess's chat", lambda: any(
         "Sunday" in (m.get("text") or "") for m in stage.telegram.messages(people["tess_id"])), timeout=60)
     return "dead letter -> replay_dead_letters -> sender -> Tess's chat"
+
+
+def documented_command(start: str) -> str:
+    """The line of docs/DEPLOY.md that starts with `start` (outside the rehearsed blocks too):
+    what the rehearsal runs is what an operator would copy."""
+    from infra.rehearse.stage import BASE_DIR
+
+    for line in (BASE_DIR / "docs" / "DEPLOY.md").read_text().splitlines():
+        if line.strip().startswith(start):
+            return line.strip()
+    raise StepFailed(f"docs/DEPLOY.md has no command `{start}...`")
 
 
 def doctor_clean(stage, people):

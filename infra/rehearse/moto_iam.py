@@ -18,6 +18,10 @@ basic, and wrong in both directions for this project's policies:
   statement not apply, and an operator not implemented here makes an Allow not apply and
   a Deny apply (never laxer than AWS).
 - request context: `ses:FromAddress` (the address in Source, or the raw message's From).
+- SQS's batch calls: IAM authorizes SendMessageBatch, DeleteMessageBatch and
+  ChangeMessageVisibilityBatch as SendMessage, DeleteMessage and ChangeMessageVisibility
+  (there are no batch permissions); moto checks the batch names, so it denied every batch
+  a role may send and would allow one only to a policy naming an action IAM does not have.
 - service principals: trust policies naming `{"Service": "lambda.amazonaws.com"}` are
   checked against the principal that plays Lambda in the rehearsal (an IAM user whose ARN
   is registered with `trust_service_principal`), so a function's role is assumed only if
@@ -33,6 +37,12 @@ import re
 from email.utils import parseaddr
 from typing import Any
 
+# The action IAM authorizes an SQS batch call as (AWS's SQS API reference, "Permissions").
+BATCH_ACTIONS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 SERVICE_PRINCIPALS: dict[str, str] = {}  # caller ARN -> service it plays ("lambda.amazonaws.com")
 
 
@@ -234,6 +244,14 @@ def install() -> None:
             self._raise_access_denied()
 
     access_control.IAMRequestBase.check_action_permitted = check_action_permitted
+
+    original_request_init = access_control.IAMRequestBase.__init__
+
+    def request_init(self, *args, **kwargs):
+        original_request_init(self, *args, **kwargs)
+        self._action = BATCH_ACTIONS.get(self._action, self._action)
+
+    access_control.IAMRequestBase.__init__ = request_init
 
     # moto's CloudFormation stores a role's inline `Policies` as dicts, which moto's own
     # evaluation cannot read (KeyError 'policy_document': every call of a stack-made role

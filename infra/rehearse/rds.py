@@ -41,8 +41,9 @@ def _bin(name: str) -> str:
 
 
 class RdsInstance:
-    def __init__(self, *, address: str = "127.0.0.2"):
+    def __init__(self, *, address: str = "127.0.0.2", data_dir: Path = DATA_DIR):
         self.address = address
+        self.data_dir = data_dir  # readable by the postgres user (a test's own: not under pytest's 0700 tmp)
         self.port = 5432
         self.host = ""  # the endpoint name the stack's instance has in moto
         self._running = False
@@ -52,13 +53,13 @@ class RdsInstance:
         TLS with `certificate` (chain file, key file) for the endpoint name."""
         self.host, self.port = host, int(port)
         self.stop()
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
-        DATA_DIR.mkdir(parents=True)
-        shutil.chown(DATA_DIR, "postgres", "postgres")
-        with tempfile.NamedTemporaryFile("w", delete=False, dir=DATA_DIR, suffix=".pw") as pw:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir(parents=True)
+        shutil.chown(self.data_dir, "postgres", "postgres")
+        with tempfile.NamedTemporaryFile("w", delete=False, dir=self.data_dir, suffix=".pw") as pw:
             pw.write(password + "\n")
         shutil.chown(pw.name, "postgres", "postgres")
-        data = DATA_DIR / "data"
+        data = self.data_dir / "data"
         self._as_postgres([_bin("initdb"), "-D", str(data), "-U", user, "--pwfile", pw.name,
                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
         os.unlink(pw.name)
@@ -70,9 +71,9 @@ class RdsInstance:
             shutil.copy(source, data / name)
             shutil.chown(data / name, "postgres", "postgres")
             os.chmod(data / name, 0o600)
-        options = (f"-c listen_addresses={self.address} -c port={self.port} -c unix_socket_directories={DATA_DIR} "
+        options = (f"-c listen_addresses={self.address} -c port={self.port} -c unix_socket_directories={self.data_dir} "
                    "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key")
-        self._as_postgres([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(DATA_DIR / "log.txt"),
+        self._as_postgres([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.data_dir / "log.txt"),
                            "-w", "-t", "60", "start"])
         self._running = True
         return self
@@ -83,7 +84,7 @@ class RdsInstance:
             raise RuntimeError(f"{Path(args[0]).name} failed: {answer.stderr.strip()[-1500:]}")
 
     def stop(self) -> None:
-        data = DATA_DIR / "data"
+        data = self.data_dir / "data"
         if (data / "postmaster.pid").exists():
             subprocess.run(["runuser", "-u", "postgres", "--", _bin("pg_ctl"), "-D", str(data), "-m", "fast",
                             "-w", "stop"], capture_output=True, cwd="/")
@@ -91,4 +92,4 @@ class RdsInstance:
 
     def local_url(self, user: str, database: str = "postgres") -> str:
         """A URL for the rehearsal's own checks (the socket, no password)."""
-        return f"postgres://{user}@/{database}?host={DATA_DIR}&port={self.port}"
+        return f"postgres://{user}@/{database}?host={self.data_dir}&port={self.port}"

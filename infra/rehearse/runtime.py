@@ -7,7 +7,9 @@ For a function name, `LambdaRuntime.invoke(name, event)` does what Lambda does:
   environment, code hash); a configuration or code change retires the warm worker, and the
   next invocation starts a new one (a new container);
 - unzips the function's package (the zip moto holds, which `zappa deploy/update` uploaded)
-  into ~/.cache/meetups-rehearsal/<checkout>/functions/<function>/<code sha>/ (the task root);
+  into ~/.cache/meetups-rehearsal/<checkout>/functions/code/<code sha>/ (the task root),
+  once per code, as soon as the code is uploaded (Lambda's `Pending` state): a later
+  rehearsal deploying the same bytes finds it there;
 - gets the credentials of the function's role from moto's STS (AssumeRole as the Lambda
   service, so the role's trust policy must allow Lambda), valid for the container's life;
 - starts a worker: `python3.11 -I -S bootstrap.py` from the runtime directory (only the
@@ -28,13 +30,14 @@ import hashlib
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +47,9 @@ from infra.rehearse.runtime_deps import LAMBDA_ROOT, runtime_dir
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = LAMBDA_ROOT / "functions"  # task roots (unzipped packages) and the hosts file
+CODE_DIR = FUNCTIONS_DIR / "code"  # unzipped packages, by code hash
+KEPT_CODES = 6
+TRUST_DIR = LAMBDA_ROOT / "trust"  # the packages' CA bundles with the rehearsal's CA added (mounted over them)
 LOG_DIR = BASE_DIR / "var" / "rehearse" / "logs" / "functions"
 # Not mounted read-only: the kernel's and the devices' file systems, and /tmp (a fresh tmpfs).
 NOT_READ_ONLY = {"proc", "sys", "dev", "tmp"}
@@ -93,12 +99,14 @@ class Invocation:
 class Worker:
     """One container: a process serving one function's invocations."""
 
-    def __init__(self, name: str, config: dict, task_root: Path, env: dict[str, str], hosts_file: Path | None):
+    def __init__(self, name: str, config: dict, task_root: Path, env: dict[str, str], hosts_file: Path | None,
+                 files: list[tuple[Path, Path]] = ()):
         self.name = name
         self.config = config
+        self.task_root = task_root
         self.timeout = float(config.get("Timeout", 3))
         read_fd, write_fd = os.pipe()
-        script = mount_script(task_root, hosts_file)
+        script = mount_script(task_root, hosts_file, files)
         self.process = subprocess.Popen(
             ["unshare", "-m", "bash", "-c", script, "lambda-worker", python311(),
              str(Path(env["LAMBDA_RUNTIME_DIR"]) / "bootstrap.py"), str(write_fd)],
@@ -192,17 +200,19 @@ class Worker:
         self.process.wait(timeout=10)
 
 
-def mount_script(task_root: Path, hosts_file: Path | None) -> str:
-    """Inside the new mount namespace: everything read-only but a fresh /tmp, then exec the
-    interpreter with the environment it was given (and nothing the shell adds)."""
+def mount_script(task_root: Path, hosts_file: Path | None, files: list[tuple[Path, Path]] = ()) -> str:
+    """Inside the new mount namespace: everything read-only but a fresh /tmp, `files` (source,
+    target) mounted over their targets, then exec the interpreter with the environment it
+    was given (and nothing the shell adds)."""
     top = sorted(p for p in os.listdir("/") if p not in NOT_READ_ONLY
                  and os.path.isdir(f"/{p}") and not os.path.islink(f"/{p}"))
     lines = ["set -e", "mount --make-rprivate /"]
     lines += [f"mount --bind -o ro /{p} /{p}" for p in top]
     lines.append("mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp")
     if hosts_file is not None:
-        lines.append(f"mount --bind -o ro {hosts_file} /etc/hosts")
-    lines.append(f"cd {task_root}")
+        lines.append(f"mount --bind -o ro {shlex.quote(str(hosts_file))} /etc/hosts")
+    lines += [f"mount --bind -o ro {shlex.quote(str(source))} {shlex.quote(str(target))}" for source, target in files]
+    lines.append(f"cd {shlex.quote(str(task_root))}")
     # The bootstrap answers on fd 3 (the pipe's number in this shell is $3).
     lines.append('exec env -u PWD -u OLDPWD -u SHLVL -u _ "$1" -I -S "$2" 3>&"$3"')
     return "\n".join(lines)
@@ -230,7 +240,7 @@ class LambdaRuntime:
         self.locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.hosts_file: Path | None = None
-        FUNCTIONS_DIR.mkdir(parents=True, exist_ok=True)
+        CODE_DIR.mkdir(parents=True, exist_ok=True)
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         for old_log in LOG_DIR.glob("*.log"):  # each rehearsal's own logs only
             old_log.unlink()
@@ -273,24 +283,60 @@ class LambdaRuntime:
         return env
 
     def task_root(self, name: str, config: dict) -> Path:
+        """The function's unzipped package: one directory per code (the site and manage
+        functions run the same zip), kept across rehearsals while the code is unchanged."""
         digest = hashlib.sha256(config["CodeSha256"].encode()).hexdigest()[:16]
-        root = FUNCTIONS_DIR / name / digest
-        if not (root / ".unzipped").exists():
-            # Older code of this function is never run again: keep only the current one.
-            for old in (FUNCTIONS_DIR / name).glob("*"):
-                if old.is_dir() and old != root and name not in self.workers:
+        root = CODE_DIR / digest
+        with self._guard:
+            lock = self.locks.setdefault(f"code:{digest}", threading.Lock())
+        with lock:
+            if (root / ".unzipped").exists():
+                return root
+            # Keep a few codes (the workers' and the newest); older ones are never run again.
+            in_use = {worker.task_root for worker in list(self.workers.values())}
+            kept = sorted((d for d in CODE_DIR.glob("*") if d.is_dir()), key=lambda d: d.stat().st_mtime)[-KEPT_CODES:]
+            for old in CODE_DIR.glob("*"):
+                if old.is_dir() and old not in in_use and old not in kept:
                     shutil.rmtree(old, ignore_errors=True)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
-            import io
-
-            with zipfile.ZipFile(io.BytesIO(self.world.function_code(name))) as archive:
-                archive.extractall(root)
-            for file_name, pem in self.extra_trust.items():
-                for bundle in root.rglob(file_name):
-                    bundle.write_bytes(bundle.read_bytes().rstrip(b"\n") + b"\n" + pem)
+            # In a process of its own: in this one (moto, the fronts, the network and the
+            # sandbox share its interpreter lock) unzipping a site package took 15 s on a busy
+            # machine, and a cold start past doctor's HTTP timeout.
+            package = CODE_DIR / f"{digest}.zip"
+            package.write_bytes(self.world.function_code(name))
+            try:
+                subprocess.run([sys.executable, "-m", "zipfile", "-e", str(package), str(root)], check=True,
+                               capture_output=True)
+            finally:
+                package.unlink(missing_ok=True)
             (root / ".unzipped").touch()
         return root
+
+    def prepare(self, name: str) -> None:
+        """What Lambda does while a new function or new code is `Pending`: get the package
+        ready, so the first invocation is a cold start, not an unzip (AwsFront calls it
+        after CreateFunction and UpdateFunctionCode)."""
+        try:
+            self.task_root(name, self.configuration(name))
+        except Exception:  # the invocation will say what is wrong
+            pass
+
+    def trust_mounts(self, root: Path) -> list[tuple[Path, Path]]:
+        """(file with the stand-in CA added, the package's bundle it is mounted over) for each
+        CA bundle in the package named in extra_trust. Mounted inside the worker's namespace,
+        so the unzipped package stays as uploaded and is kept across rehearsals, each of
+        which has a CA of its own (a bundle written into a kept package trusted an old one)."""
+        mounts = []
+        for file_name, pem in sorted(self.extra_trust.items()):
+            for bundle in sorted(root.rglob(file_name)):
+                combined = bundle.read_bytes().rstrip(b"\n") + b"\n" + pem
+                target = TRUST_DIR / hashlib.sha256(combined).hexdigest()[:16] / file_name
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(combined)
+                mounts.append((target, bundle))
+        return mounts
 
     @staticmethod
     def fingerprint(config: dict) -> tuple:
@@ -306,9 +352,14 @@ class LambdaRuntime:
         if worker is None:
             started = time.monotonic()
             root = self.task_root(name, config)
+            unzipped = time.monotonic()
             keys = self.world.role_credentials(config["Role"], f"{name}-{uuid.uuid4().hex[:8]}")
-            worker = Worker(name, config, root, self.environment(config, keys, root), self.hosts_file)
-            worker.note(f"(rehearsal) a new container for {name}: ready in {time.monotonic() - started:.1f} s")
+            assumed = time.monotonic()
+            worker = Worker(name, config, root, self.environment(config, keys, root), self.hosts_file,
+                            self.trust_mounts(root))
+            ready = time.monotonic()
+            worker.note(f"(rehearsal) a new container for {name}: ready in {ready - started:.1f} s (package "
+                        f"{unzipped - started:.1f} s, role {assumed - unzipped:.1f} s, init {ready - assumed:.1f} s)")
             self.workers[name] = worker
         return worker, config
 

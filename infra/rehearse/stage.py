@@ -51,7 +51,11 @@ class Stage:
         self._servers = []
 
     def start(self) -> "Stage":
+        import logging
+
         check_isolation()
+        # One line per step: not one per request of the in-process servers (werkzeug's access log).
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         WORK_DIR.mkdir(parents=True, exist_ok=True)
         self.world = AwsWorld().start()
         # The CA bundle is read by the functions too: outside /tmp, like their packages.
@@ -128,6 +132,21 @@ class Stage:
                        self.network.ca.files_for(endpoint["Address"]))
         self.runtime.set_hosts({endpoint["Address"]: self.rds.address})
         return f"{endpoint['Address']}:{endpoint.get('Port', 5432)} (master {admin['username']})"
+
+    def by_hand_after_the_stack(self) -> str:
+        """What the operator does by hand while the first stack waits (docs/DEPLOY.md, step 1
+        and "DNS"): the certificate's validation records created, so ACM issues it, and the
+        link in the alarm subscription's mail followed."""
+        from infra.local import moto_cfn
+        from infra.rehearse.aws_world import ACCOUNT
+
+        issued = moto_cfn.issue_certificates(ACCOUNT, REGION)
+        confirmed = moto_cfn.confirm_subscriptions(ACCOUNT, REGION)
+        if not issued:
+            raise RuntimeError("the stack requested no certificate waiting for its DNS validation")
+        if not confirmed:
+            raise RuntimeError("the stack made no alarm subscription waiting for confirmation")
+        return f"certificate for {', '.join(issued)} issued; alarm mail to {', '.join(confirmed)} confirmed"
 
     # --- what went wrong behind a failed step ------------------------------------------------
 

@@ -11,7 +11,8 @@ fresh random password and the database it owns, and writes database_url into the
 secret; every function reads it from there. Run again, it keeps the database and gives the
 role a new password (the URL in the secret follows), so it also rotates that password.
 
-No Django here: Django's settings need database_url, which this is what writes. Nothing
+No Django here: Django's settings need database_url, which this is what writes (the manage
+function's handler, handlers/manage.py, runs this without setting Django up). Nothing
 secret is returned or logged. DATABASE_ADMIN_URL, when set, replaces the admin secret and
 host (a rehearsal's own PostgreSQL); its TLS parameters then carry over to database_url.
 """
@@ -85,10 +86,31 @@ def create_database() -> dict[str, object]:
     values = json.loads(current) if current.strip() else {}
     values["database_url"] = app_url(url, tls, password)
     secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(values))
+    _follow_in_this_container(password)
     return {
         "database": APP_DATABASE, "user": APP_USER, "created_user": not role_existed,
         "created_database": not database_existed, "tls": tls.get("sslmode", "off"), "secret": name,
     }
+
+
+def _follow_in_this_container(password: str) -> None:
+    """A manage container that already set Django up (it ran a command before this one)
+    holds the old password in its settings: give its connection the new one, so the next
+    `zappa manage` in the same warm container connects. (The other functions' containers
+    keep the old one until they restart: docs/DEPLOY.md says to update them after a re-run.)"""
+    import sys
+
+    if "django.db" not in sys.modules:
+        return
+    from django.conf import settings
+
+    if not settings.configured or settings.DATABASES["default"].get("USER") != APP_USER:
+        return
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    settings.DATABASES["default"]["PASSWORD"] = connection.settings_dict["PASSWORD"] = password
 
 
 def handler(event, context):

@@ -32,13 +32,6 @@ from .zappa_stages import BASE_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
-# IAM authorizes SQS's batch calls as their single actions (there is no sqs:SendMessageBatch
-# permission); moto 5.2 evaluates "sqs:SendMessageBatch" itself and would deny what AWS allows.
-BATCH_ACTIONS = {
-    "sqs:SendMessageBatch": "sqs:SendMessage",
-    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-}
 # What Lambda writes after the function's own output in the log it returns (`zappa manage`
 # prints the last 4 KB of it).
 END_AND_REPORT = (
@@ -49,7 +42,7 @@ END_AND_REPORT = (
 LOG_TAIL = 4096
 
 RUN_MANAGE = """
-import json, sys
+import importlib, json, sys
 class Context:
     aws_request_id = "8f507cfc-0000-4000-8000-000000000000"
     function_name = "meetups-dev-manage"
@@ -58,8 +51,10 @@ class Context:
     log_group_name = "/aws/lambda/meetups-dev-manage"
     def get_remaining_time_in_millis(self):
         return 900000
-from zappa.handler import lambda_handler
-print(json.dumps(lambda_handler({"manage": sys.argv[1]}, Context())))
+module, _, name = sys.argv[1].rpartition(".")
+handler = getattr(importlib.import_module(module), name)  # the function's configured handler
+for event in sys.argv[2:]:  # one warm container, one event after the other
+    print(json.dumps(handler(json.loads(event), Context())))
 """
 
 
@@ -67,7 +62,6 @@ print(json.dumps(lambda_handler({"manage": sys.argv[1]}, Context())))
 def world(moto_server, tmp_path_factory):
     """moto with IAM enforced and the dev stage's stack in it (deployed with the operator's keys)."""
     import httpx
-    from moto.iam import access_control
 
     from infra.rehearse.aws_world import AwsWorld
     from infra.stages import config, stack
@@ -75,13 +69,6 @@ def world(moto_server, tmp_path_factory):
 
     # The session's moto server shares moto's backends with this one (one process): start clean.
     httpx.post(f"{moto_server}/moto-api/reset")
-    original_init = access_control.IAMRequestBase.__init__
-
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self._action = BATCH_ACTIONS.get(self._action, self._action)
-
-    access_control.IAMRequestBase.__init__ = init
     started = AwsWorld().start()
     stages_dir = tmp_path_factory.mktemp("stages")
     with pytest.MonkeyPatch.context() as patch:
@@ -98,7 +85,6 @@ def world(moto_server, tmp_path_factory):
             yield started
         finally:
             started.stop()
-            access_control.IAMRequestBase.__init__ = original_init
             reset_clients()
     httpx.post(f"{moto_server}/moto-api/reset")
 
@@ -177,10 +163,11 @@ def test_the_site_and_webhook_roles_cannot_touch_the_dead_letters(world, kind):
     sqs.send_message_batch(QueueUrl=outbox, Entries=[{"Id": "1", "MessageBody": "enqueued"}])
 
 
-def _manage_function(world, tmp_path, command: str) -> tuple[int, str]:
-    """`zappa manage dev_manage "<command>"` as Lambda runs it: Zappa's handler in a process
-    with exactly the manage function's environment and its role's credentials. Returns the
-    exit status and the log tail `zappa manage` would print."""
+def _manage_function(world, tmp_path, *commands: str | dict, extra_env: dict | None = None) -> tuple[int, str]:
+    """`zappa manage dev_manage "<command>"` as Lambda runs it: the function's handler in a
+    process with exactly the manage function's environment and its role's credentials (a
+    dict is an event as it is, e.g. what `zappa invoke` sends). Returns the exit status and
+    the log tail `zappa manage` would print."""
     package = tmp_path / "package"
     package.mkdir(exist_ok=True)
     (package / "zappa_settings.py").write_text(zappa_stages.load("dev_manage").get_zappa_settings_string())
@@ -197,7 +184,9 @@ def _manage_function(world, tmp_path, command: str) -> tuple[int, str]:
         "AWS_ENDPOINT_URL": world.endpoint,
     }
     assert "DATABASE_URL" not in env  # from the stage secret, as in the function
-    answer = subprocess.run([sys.executable, "-c", RUN_MANAGE, command], cwd=tmp_path, env=env,
+    env.update(extra_env or {})
+    events = [json.dumps(c if isinstance(c, dict) else {"manage": c}) for c in commands]
+    answer = subprocess.run([sys.executable, "-c", RUN_MANAGE, function["lambda_handler"], *events], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
     return answer.returncode, (answer.stdout + END_AND_REPORT)[-LOG_TAIL:]
 
@@ -300,3 +289,57 @@ def test_retry_updates_runs_in_the_manage_function(world, tmp_path, stage_databa
     bodies = [json.loads(m["Body"]) for m in world.client("sqs").receive_message(
         QueueUrl=world.outputs["OutboxQueueUrl"], MaxNumberOfMessages=10)["Messages"]]
     assert bodies and all(b["v"] == 1 for b in bodies)
+
+
+@pytest.fixture
+def fresh_instance():
+    """A PostgreSQL cluster of its own, as the stack's RDS instance (the rehearsal's
+    infra/rehearse/rds.py: master user and password, TLS only), with no database_url yet."""
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from infra.rehearse.network import CertificateAuthority
+    from infra.rehearse.rds import RdsInstance
+
+    from infra.rehearse import rds as rds_module
+
+    try:
+        rds_module._bin("initdb")
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    directory = Path(tempfile.mkdtemp(prefix="meetups-rds-test-"))
+    directory.chmod(0o755)  # the postgres user runs the cluster in it
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.3", 0))
+        port = probe.getsockname()[1]
+    ca = CertificateAuthority(directory / "ca")
+    rds = RdsInstance(address="127.0.0.3", data_dir=directory / "pg")
+    rds.start("127.0.0.3", port, "meetups_admin", "master-password-1", ca.files_for("127.0.0.3"))
+    try:
+        yield f"postgres://meetups_admin:master-password-1@127.0.0.3:{port}/postgres?sslmode=verify-full&sslrootcert={ca.ca_file}"
+    finally:
+        rds.stop()
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_database_is_created_in_the_manage_function_before_any_database_url(world, tmp_path, fresh_instance):
+    """docs/DEPLOY.md step 6 on a new stage: `zappa invoke dev_manage
+    project.ops.database_setup.handler` while the stage secret has no database_url. Zappa's
+    handler would set Django up first, whose settings need database_url: the manage
+    function's handler runs the set-up without Django, and the next command in the same warm
+    container (then again after a re-run, which gives the role a new password) connects."""
+    secret = world.outputs["SecretName"]
+    world.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
+        {"telegram_webhook_secret": "w" * 40, "django_secret_key": "k" * 50}))
+    setup = {"command": "project.ops.database_setup.handler"}
+    status, tail = _manage_function(world, tmp_path, setup, "showmigrations sites", setup, "showmigrations sites",
+                                    extra_env={"DATABASE_ADMIN_URL": fresh_instance})
+    assert status == 0, tail
+    assert "database meetups (created), user meetups_app (created), TLS verify-full" in tail
+    assert "database meetups (kept), user meetups_app (new password)" in tail
+    assert tail.count("[ ] 0001_initial") == 2  # connected as meetups_app, both times
+    url = json.loads(world.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])["database_url"]
+    assert url.startswith("postgres://meetups_app:") and "/meetups?sslmode=verify-full" in url

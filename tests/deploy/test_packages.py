@@ -115,3 +115,19 @@ def test_a_package_with_a_stray_websocket_handler_is_refused(tmp_path):
         archive.writestr("zappa_settings.py", "DEBUG=False\n")
     assert package.check(clean) == []
 
+
+
+def test_zappa_stages_its_copies_where_package_tmpdir_says(monkeypatch, tmp_path):
+    """`zappa package` copies the virtualenv and the project twice into TMPDIR: a RAM-backed
+    directory when there is one (it was most of a build's time on disk), PACKAGE_TMPDIR when
+    set, the system's default when it is empty."""
+    from infra.aws import package
+
+    monkeypatch.setenv("PACKAGE_TMPDIR", str(tmp_path))
+    assert package.zappa_env(tmp_path / "venv")["TMPDIR"] == str(tmp_path)
+    monkeypatch.setenv("PACKAGE_TMPDIR", "")
+    monkeypatch.setenv("TMPDIR", "/var/tmp")
+    assert package.zappa_env(tmp_path / "venv")["TMPDIR"] == "/var/tmp"
+    monkeypatch.delenv("PACKAGE_TMPDIR")
+    monkeypatch.setattr(package, "SCRATCH_NEEDED", 1)
+    assert package.scratch_dir() in ("/dev/shm", None)  # None only where /dev/shm is missing or read-only

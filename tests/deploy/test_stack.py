@@ -338,3 +338,33 @@ def test_the_dead_letter_alarm_watches_the_dead_letter_queue(moto):
     stuck = resources["StuckOutboxAlarm"]["Properties"]
     assert stuck["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["OutboxQueue", "QueueName"]}
     assert stuck["MetricName"] == "ApproximateAgeOfOldestMessage"
+
+
+def test_the_alarm_mail_subscription_exists_and_waits_for_its_confirmation(moto):
+    """The stack subscribes alarm_email to the alarm topic (moto's CloudFormation skipped
+    AWS::SNS::Subscription: doctor found no subscription). As on AWS, an email subscription
+    waits until the link in the mail is followed."""
+    from infra.local import moto_cfn
+
+    _deploy("dev")
+    sns = _client("sns")
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":meetups-dev-alarms")]
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    assert attributes["PendingConfirmation"] == "true"
+    assert moto_cfn.confirm_subscriptions("123456789012", "eu-central-1") == ["ops@example.com"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    assert attributes["PendingConfirmation"] == "false"
+
+
+def test_the_certificate_waits_for_its_dns_validation(moto):
+    """The stack's certificate is issued once its validation records resolve (by hand): the
+    rehearsal plays that step with moto_cfn.issue_certificates, not with moto's 60 s timer."""
+    from infra.local import moto_cfn
+
+    outputs = _deploy("dev")
+    acm = _client("acm")
+    assert acm.describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]["Status"] == "PENDING_VALIDATION"
+    assert moto_cfn.issue_certificates("123456789012", "eu-central-1") == ["dev.meetups.example.com"]
+    assert acm.describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]["Status"] == "ISSUED"

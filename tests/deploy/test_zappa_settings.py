@@ -54,6 +54,9 @@ def test_zappa_loads_every_stage(stage_name):
     assert cli.vpc_config == {"SubnetIds": ["subnet-aaaa", "subnet-bbbb"], "SecurityGroupIds": ["sg-1234"]}
     assert cli.s3_bucket_name == f"meetups-{stage}-zappa-123456789012"
     assert cli.stage_config["keep_warm"] is False  # a keep-warm ping would reach plain handlers as an event
+    # `zappa deploy` would GET / (its "touch") and fail the deploy on a 500, but the site and
+    # webhook are deployed before their database exists (steps 5-6): doctor checks / instead.
+    assert cli.stage_config.get("touch", True) is False
     # The stack defines the sender's event source once; Zappa must not manage (re-disable) it.
     assert "events" not in cli.stage_config
     # Regional API Gateway custom domains are the stack's; `zappa certify` is never needed.
@@ -83,8 +86,10 @@ def test_the_site_and_manage_run_django():
         for kind in ("site", "manage"):
             cli = zappa_stages.load(f"{stage}_{kind}")
             assert cli.django_settings == "project.settings"
-            assert cli.lambda_handler == "handler.lambda_handler"  # Zappa's WSGI handler
             assert "DJANGO_SETTINGS='project.settings'" in cli.get_zappa_settings_string()
+        assert zappa_stages.load(f"{stage}_site").lambda_handler == "handler.lambda_handler"  # Zappa's WSGI handler
+        # Zappa's handler behind one that creates the database without Django (handlers/manage.py).
+        assert zappa_stages.load(f"{stage}_manage").lambda_handler == "handlers.manage.handler"
         site = zappa_stages.load(f"{stage}_site")
         assert site.use_apigateway and site.timeout_seconds <= 29  # API Gateway cuts at 29 s
         assert site.prebuild_script == "infra.aws.build.collect_static"

@@ -105,6 +105,8 @@ def test_a_credentials_role_api_gateway_may_not_assume_is_a_500(stage):
     def integrate(role):
         apigw.put_integration(restApiId=stage["api"], resourceId=stage["proxy"], httpMethod="ANY", type="AWS_PROXY",
                               integrationHttpMethod="POST", uri=uri, credentials=stage["roles"][role])
+        apigw.create_deployment(restApiId=stage["api"], stageName="dev_site")
+        stage["front"].deployed()
 
     integrate("lambda-only")
     try:

@@ -129,3 +129,38 @@ def test_a_role_made_by_cloudformation_is_evaluated_like_any_role(world):
     keys = world.role_credentials(f"arn:aws:iam::{ACCOUNT}:role/stack-made", "stack-made-test")
     world.client("sqs", keys).list_queues()  # allowed by its inline policy
     assert denied(lambda: world.client("sns", keys).list_topics())
+
+
+def test_sqs_batch_calls_are_authorized_as_their_single_actions_both_ways(world):
+    """IAM has no sqs:SendMessageBatch permission: a batch is authorized as SendMessage (and
+    DeleteMessageBatch as DeleteMessage, ChangeMessageVisibilityBatch as ChangeMessageVisibility).
+    moto 5.2 checks the batch names themselves: it denied every batch the stack's roles send."""
+    sqs = world.client("sqs")
+    queue = sqs.create_queue(QueueName="batches")["QueueUrl"]
+    queue_arn = f"arn:aws:sqs:eu-central-1:{ACCOUNT}:batches"
+    singles = role(world, "batch-singles", [{"Effect": "Allow", "Resource": queue_arn, "Action": [
+        "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]}])
+    as_singles = world.client("sqs", world.role_credentials(singles, "singles-test"))
+    sent = as_singles.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"},
+                                                                  {"Id": "2", "MessageBody": "b"}])
+    assert len(sent["Successful"]) == 2
+    received = as_singles.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)]
+    as_singles.change_message_visibility_batch(QueueUrl=queue, Entries=[{**e, "VisibilityTimeout": 30} for e in entries])
+    assert len(as_singles.delete_message_batch(QueueUrl=queue, Entries=entries)["Successful"]) == len(entries)
+
+    # The other way: a policy naming only the batch "actions" allows nothing (IAM has none),
+    # and a Deny of the single action denies its batch too.
+    batch_names = role(world, "batch-names", [{"Effect": "Allow", "Resource": queue_arn, "Action": [
+        "sqs:SendMessageBatch", "sqs:DeleteMessageBatch", "sqs:ChangeMessageVisibilityBatch", "sqs:ReceiveMessage"]}])
+    as_names = world.client("sqs", world.role_credentials(batch_names, "names-test"))
+    assert denied(lambda: as_names.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}]))
+    sqs.send_message(QueueUrl=queue, MessageBody="c")
+    (message,) = as_names.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+    handle = [{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}]
+    assert denied(lambda: as_names.delete_message_batch(QueueUrl=queue, Entries=handle))
+    assert denied(lambda: as_names.change_message_visibility_batch(QueueUrl=queue, Entries=[{**handle[0], "VisibilityTimeout": 0}]))
+    denying = role(world, "batch-denied", [{"Effect": "Allow", "Action": "sqs:*", "Resource": queue_arn},
+                                           {"Effect": "Deny", "Action": "sqs:SendMessage", "Resource": queue_arn}])
+    as_denied = world.client("sqs", world.role_credentials(denying, "denied-test"))
+    assert denied(lambda: as_denied.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}]))

@@ -137,3 +137,29 @@ def test_without_mount_namespaces_it_says_so(monkeypatch):
     monkeypatch.setattr(runtime_module.shutil, "which", lambda name: None)
     with pytest.raises(IsolationUnavailable, match="read-only"):
         runtime_module.check_isolation()
+
+
+def test_each_rehearsal_runs_the_package_with_its_own_ca_added(world):
+    """Every rehearsal has a CA of its own, added to the packages' RDS CA bundle. An unzipped
+    package kept from an earlier run (same code) carried that run's CA: the database's
+    certificate then failed verification ("provider signature failure")."""
+    bundle_probe = ("import os\ndef handler(event, context):\n"
+                    "    return open(os.environ['LAMBDA_TASK_ROOT'] + '/certs/rds-ca-bundle.pem').read()\n")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bundle_probe.py", bundle_probe)
+        archive.writestr("certs/rds-ca-bundle.pem", "AMAZON-RDS-ROOTS\n")
+    role = world.client("iam").get_role(RoleName="probe-role")["Role"]["Arn"]
+    world.client("lambda").create_function(FunctionName="bundle-probe", Runtime="python3.11", Role=role,
+                                           Handler="bundle_probe.handler", Code={"ZipFile": buffer.getvalue()})
+    seen = []
+    for ca in (b"REHEARSAL-CA-ONE", b"REHEARSAL-CA-TWO"):
+        running = LambdaRuntime(world, network_env={"AWS_ENDPOINT_URL": world.endpoint},
+                                extra_trust={"rds-ca-bundle.pem": ca})
+        try:
+            invocation = running.invoke("bundle-probe", {})
+        finally:
+            running.stop()
+        assert not invocation.failed, invocation.error
+        seen.append(invocation.result)
+    assert seen == ["AMAZON-RDS-ROOTS\nREHEARSAL-CA-ONE", "AMAZON-RDS-ROOTS\nREHEARSAL-CA-TWO"]

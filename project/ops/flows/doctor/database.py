@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 
 from project.ops import conf
+from project.ops.flows import http as operator_http
 
 from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, client, error_text, zappa, zappa_upload
 
@@ -117,7 +118,7 @@ def check_site(report: Report, ctx: Context) -> None:
         report.add("site domain", OK, f"The Site record is {domain}.")
     url = f"{getattr(settings, 'SITE_URL', 'https://' + domain)}/"
     try:
-        with httpx.Client(timeout=conf.http_timeout(), trust_env=False, follow_redirects=False) as http:
+        with operator_http.client(timeout=conf.http_timeout(), follow_redirects=False) as http:
             answer = http.get(url)
     except httpx.HTTPError as exc:
         report.add("site", PROBLEM, f"Cannot reach {url}: {type(exc).__name__} (DNS, certificate or custom domain mapping).")

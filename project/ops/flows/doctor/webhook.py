@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from django.conf import settings
 
 from project.ops import conf
+from project.ops.flows import http as operator_http
 
 from .base import OK, PROBLEM, SKIPPED, WARN, Context, Report, client, zappa
 
@@ -102,7 +103,7 @@ def check_webhook_secret(report: Report, ctx: Context) -> None:
     # "{}" is not an update: past the secret check, the webhook answers 400 and stores nothing.
     body = {"content": b"{}", "headers": {"Content-Type": "application/json"}}
     try:
-        with httpx.Client(timeout=conf.http_timeout(), trust_env=False) as http:
+        with operator_http.client(timeout=conf.http_timeout()) as http:
             wrong = http.post(url, headers={**body["headers"], header: "doctor-wrong-secret"}, content=body["content"])
             right = http.post(url, headers={**body["headers"], header: secret}, content=body["content"])
     except httpx.HTTPError as exc:
