@@ -30,6 +30,12 @@ dev: install
 smoke: install
 	$(PY) -m infra.local.smoke
 
+# Two workers (pytest-xdist; one file's tests stay together, so a module's fixtures are made
+# once): most tests wait on subprocesses, servers and the database, and the suite takes about
+# 60 % of its one-process time on two cores. `make test PYTEST_ARGS="tests/bot -p no:xdist"`
+# runs a part in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 

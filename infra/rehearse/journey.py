@@ -289,6 +289,8 @@ def dead_letter_replayed(stage, people):
     outbox = next(u for n, u in queues.items() if n.endswith("-outbox"))
     dlq = next(u for n, u in queues.items() if n.endswith("-outbox-dlq"))
     lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    if not stage.sqs.settled():  # a receive begun before the change would take the message
+        raise StepFailed("the SQS event source did not finish a pass over the mappings within 30 s")
     try:
         _request_to(stage, people["otto"] if "otto" in people else people["bea"], "Tess", "A walk on Sunday?")
         message = wait_for("the notification in the outbox queue", lambda: sqs.receive_message(

@@ -69,6 +69,7 @@ class SqsEventSource:
         self.batches: list[tuple[str, int, int]] = []  # (function, received, deleted)
         self.errors: list[str] = []
         self._credentials: dict[str, tuple] = {}
+        self.passes = 0  # passes over the mappings begun so far (see settled())
 
     def _keys(self, role_arn: str, function: str):
         """The role's credentials, renewed before they expire (an hour)."""
@@ -86,8 +87,19 @@ class SqsEventSource:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def settled(self, timeout: float = 30.0) -> bool:
+        """Wait until a pass over the mappings has begun and ended since this call: a mapping
+        changed before it (disabled, say) is then in effect. Lambda too takes a moment to
+        stop polling a disabled mapping (its State goes Disabling, then Disabled)."""
+        began = self.passes
+        deadline = time.monotonic() + timeout
+        while self.passes < began + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.passes >= began + 2
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.passes += 1
             busy = False
             try:
                 for mapping in self.world.client("lambda").list_event_source_mappings()["EventSourceMappings"]:

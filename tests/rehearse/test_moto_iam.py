@@ -164,3 +164,27 @@ def test_sqs_batch_calls_are_authorized_as_their_single_actions_both_ways(world)
                                            {"Effect": "Deny", "Action": "sqs:SendMessage", "Resource": queue_arn}])
     as_denied = world.client("sqs", world.role_credentials(denying, "denied-test"))
     assert denied(lambda: as_denied.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}]))
+
+
+def test_only_the_rehearsals_poller_receives_a_mapped_queues_messages(world):
+    """moto would receive every message sent to a queue with a Lambda mapping itself (and try
+    Docker), one receive more than Lambda makes: the redrive policy and the sender's give-up
+    on the last receive would count it (aws_world._no_delivery_inside_moto)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    arn = role(world, "delivery-check", [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}])
+    sqs, lam = world.client("sqs"), world.client("lambda")
+    queue = sqs.create_queue(QueueName="delivery-check")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_function(FunctionName="delivery-check", Runtime="python3.11", Handler="handler.handler", Role=arn,
+                        Code={"ZipFile": buffer.getvalue()})
+    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="delivery-check", BatchSize=10)
+
+    sqs.send_message(QueueUrl=queue, MessageBody="hello")
+
+    got = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in got] == ["1"]
