@@ -196,6 +196,8 @@ MIDDLEWARE = [
     # Cookies set inside Telegram Web's cross-site frame: SameSite=None; Secure; Partitioned
     # (above the session, CSRF and messages middleware, to see the cookies they set).
     "project.telegram_accounts.middleware.TelegramWebCookiesMiddleware",
+    # The known-browser cookie on every sign-in (below the line above, which partitions it in frames).
+    "project.telegram_accounts.middleware.KnownBrowserMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

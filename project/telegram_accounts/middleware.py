@@ -52,7 +52,7 @@ from http.cookies import Morsel
 from django.urls import reverse
 
 from project.telegram_accounts import conf
-from project.telegram_accounts.flows import mini_app, one_tap
+from project.telegram_accounts.flows import known_browser, mini_app, one_tap
 
 
 class InTelegramMiddleware:
@@ -132,4 +132,21 @@ class TelegramWebCookiesMiddleware:
         if response.cookies and in_telegram_web_frame(request, response):
             for name, morsel in list(response.cookies.items()):
                 response.cookies[name] = partitioned(morsel)
+        return response
+
+
+# --- the known browser ----------------------------------------------------------------------
+
+
+class KnownBrowserMiddleware:
+    """Writes the known-browser cookie on the response of every sign-in (flows/known_browser.py).
+    Below TelegramWebCookiesMiddleware in settings.MIDDLEWARE, so that inside Telegram Web's
+    frame this cookie is partitioned as the session cookie is."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        known_browser.remember(request, response)
         return response

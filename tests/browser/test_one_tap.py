@@ -5,6 +5,7 @@ as a Mini App inside the sandbox's Telegram Web stand-in, signed in and in Teleg
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -16,30 +17,53 @@ from .conftest import PHONE, connect_telegram, db_lock, list_person
 pytestmark = pytest.mark.browser
 
 
-def test_open_under_a_match_request_lands_signed_in_on_the_request_page(stack, new_page, make_user):
+def sign_in_by_email_then_out(page, user, mailoutbox) -> None:
+    """The person signs in on the site by email code in this browser, and signs out again."""
+    from .test_email_sign_in import ask_for_email, code_in, the_email
+
+    ask_for_email(page, user.email)
+    page.get_by_label("Code").fill(code_in(the_email(mailoutbox, user.email)))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Sign out")).to_be_visible()
+    sign_out(page)
+
+
+def sign_out(page_or_frame) -> None:
+    page_or_frame.get_by_role("navigation").get_by_role("link", name="Sign out").click()
+    page_or_frame.get_by_role("button", name="Sign out").click()
+    expect(page_or_frame.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
+
+
+def next_second() -> None:
+    """The sandbox signs whole seconds, as Telegram does: the same person's second press within
+    one second would carry the very fields already spent."""
+    time.sleep(1.01 - time.time() % 1)
+
+
+def test_open_under_a_match_request_in_a_browser_she_has_used_lands_signed_in(stack, new_page, make_user,
+                                                                            mailoutbox):
     from project.meetups.flows.match_requests import send_match_request
 
     ada_user, ben_user = make_user("ada@example.com", first_name="Ada"), make_user("ben@example.com")
     connect_telegram(ada_user, stack.sandbox, 520001, "Ada")
     list_person(ada_user, "Ada")
     list_person(ben_user, "Ben")
+    # Ada's phone browser: she signed in on the site here once (by email), and signed out.
+    phone = new_page(PHONE)
+    sign_in_by_email_then_out(phone, ada_user, mailoutbox)
     with db_lock:
         send_match_request(ben_user, ada_user, "Chess on Sunday?")
 
-    # Ada's phone: the notification with its buttons; nobody is signed in to the site here.
+    # The notification with its buttons, in the sandbox's web chat (opened from another
+    # site, so nothing in the request says "Telegram"): the browser is what is known.
     message = stack.wait_for_bot_message(520001, "Chess on Sunday?")
-    site_button = message["reply_markup"]["inline_keyboard"][-1][0]
-    target = parse_qs(urlsplit(site_button["login_url"]["url"]).query)["next"][0]
-    # Her Telegram app opens the signed URL of the press itself (in its in-app browser): a
-    # navigation no page started, which Chromium sends as `Sec-Fetch-Site: none`.
-    press = httpx.get(f"{stack.chat_url(520001)}/login-url",
-                      params={"message_id": message["message_id"], "row": len(message["reply_markup"]["inline_keyboard"]) - 1,
-                              "col": 0}, follow_redirects=False)
-    assert press.status_code == 302
-    phone = new_page(PHONE)
-    phone.goto(press.headers["location"])
+    rows = message["reply_markup"]["inline_keyboard"]
+    target = parse_qs(urlsplit(rows[-1][0]["login_url"]["url"]).query)["next"][0]
+    phone.goto(stack.chat_url(520001))
+    button = re.compile(re.escape(rows[-1][0]["text"]))
+    phone.locator(f"#m{message['message_id']}").get_by_role("link", name=button).click()
 
-    # On the request page, signed in as Ada: no sign-in page on the way.
+    # On the request page, signed in as Ada: no question, no sign-in page on the way.
     expect(phone).to_have_url(stack.site.url + target)
     expect(phone.get_by_role("link", name="Sign out")).to_be_visible()
     expect(phone.get_by_role("link", name="Sign in")).to_have_count(0)
@@ -48,10 +72,10 @@ def test_open_under_a_match_request_lands_signed_in_on_the_request_page(stack, n
     assert "hash=" not in phone.url
 
 
-def test_open_pressed_in_a_web_page_asks_continue_first(stack, new_page, make_user):
-    """The sandbox's chat page plays Telegram Web here: a press there opens the site from
-    another page (Sec-Fetch-Site is not "none"), as a link on any site would, so the site
-    asks "Continue as Ada?" before signing in (login CSRF, tests/review/test_one_tap_cross_site.py)."""
+def test_open_in_a_new_browser_asks_once_then_is_one_tap(stack, new_page, make_user):
+    """A browser that has never been Ada's is asked "Continue as Ada?" (login CSRF:
+    tests/review/test_one_tap_cross_site.py, test_review2_one_tap_none_laundering.py); the
+    answer makes it known, so her next press there is one tap."""
     ada_user = make_user("ada@example.com", first_name="Ada")
     connect_telegram(ada_user, stack.sandbox, 520004, "Ada")
     message_id = _send_site_button(stack, 520004, "/requests/")
@@ -64,6 +88,15 @@ def test_open_pressed_in_a_web_page_asks_continue_first(stack, new_page, make_us
     page.get_by_role("button", name="Continue as Ada").click()
 
     expect(page).to_have_url(stack.site.url + "/requests/")
+    expect(page.get_by_role("link", name="Sign out")).to_be_visible()
+
+    sign_out(page)
+    message_id = _send_site_button(stack, 520004, "/notifications/")
+    next_second()
+    page.goto(stack.chat_url(520004))
+    page.locator(f"#m{message_id}").get_by_role("link", name=re.compile("Open on the site")).click()
+
+    expect(page).to_have_url(stack.site.url + "/notifications/")
     expect(page.get_by_role("link", name="Sign out")).to_be_visible()
 
 
@@ -82,6 +115,8 @@ def _send_site_button(stack, chat_id: int, path: str) -> int:
 
 
 def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_page, make_user):
+    """Telegram Web's frame keeps its own cookie jar (partitioned under Telegram Web's site):
+    it is a browser of its own, asked "Continue as Ada?" the first time, one tap after that."""
     ada_user = make_user("ada@example.com", first_name="Ada")
     connect_telegram(ada_user, stack.sandbox, 520002, "Ada")  # the stack registered the menu button
 
@@ -91,9 +126,20 @@ def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_pag
     chat.goto(stack.chat_url(520002))
     chat.get_by_role("link", name=re.compile("Open")).click()
 
-    # The sandbox's Telegram Web frames the site; its own script signs Ada in.
+    # The sandbox's Telegram Web frames the site; its own script posts the launch data. A
+    # browser that has never been Ada's is asked once, inside Telegram.
+    frame = chat.frame_locator("#mini-app")
+    expect(frame.get_by_role("heading", name="Continue as Ada?")).to_be_visible()
+    frame.get_by_role("button", name="Continue as Ada").click()
+    expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
+
+    # Signed out, and opened again from the menu button: this time no question.
+    sign_out(frame)
+    chat.goto(stack.chat_url(520002))
+    chat.get_by_role("link", name=re.compile("Open")).click()
     frame = chat.frame_locator("#mini-app")
     expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
+    expect(frame.get_by_role("heading", name="Continue as Ada?")).to_have_count(0)
     expect(frame.get_by_role("link", name="Account", exact=True)).to_be_visible()
     # Telegram's colours (the sandbox's dark theme) on the site's own variables: --wash is
     # secondary_bg_color #181818, --paper is bg_color #212121.
@@ -123,6 +169,8 @@ def test_the_mini_app_keeps_its_session_in_telegram_webs_cross_site_frame(stack,
     assert (launcher.hostname, launcher.path) == ("localhost", "/chat/520003/app"), chat.url
     assert urlsplit(stack.site.url).hostname == "127.0.0.1"
     frame = chat.frame_locator("#mini-app")
+    # The frame's first visit (its own cookie jar): asked once.
+    frame.get_by_role("button", name="Continue as Ada").click()
     expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
 
     # A link inside the frame, then another: still signed in.
@@ -145,7 +193,7 @@ def test_the_mini_app_keeps_its_session_in_telegram_webs_cross_site_frame(stack,
     # secure), and no unpartitioned cookie of the site that other sites' frames would get.
     site_cookies = [c for c in chat.context.cookies() if c["domain"] == "127.0.0.1"]
     by_name = {c["name"]: c for c in site_cookies}
-    assert {"sessionid", "csrftoken"} <= set(by_name), site_cookies
+    assert {"sessionid", "csrftoken", "tg_known"} <= set(by_name), site_cookies
     for cookie in site_cookies:
         assert cookie.get("partitionKey") == "http://localhost", cookie
         assert cookie["sameSite"] == "None" and cookie["secure"], cookie

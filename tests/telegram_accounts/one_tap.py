@@ -13,19 +13,54 @@ import httpx
 from django.conf import settings
 
 from project.bot.buttons import site_button
-from project.telegram_accounts.flows import linking
+from project.telegram_accounts.flows import known_browser, linking
 
 LOGGER = "project.telegram_accounts.login"
 
 # What a browser sends when the Telegram app opens a pressed button's URL (its in-app browser
-# or the default one): a navigation no web page started. Only that signs in on the GET alone
-# (flows/login_url.py, opened_by_telegram); tests/review/test_one_tap_cross_site.py has the rest.
+# or the default one): a navigation no web page started. It signs no one in by itself (any
+# other app's link sends it too): only a browser known to the account is signed in on the GET
+# (flows/known_browser.py); tests/telegram_accounts/test_one_tap_provenance.py has the rule.
 OPENED_BY_TELEGRAM = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 
 
 def open_in_telegram_app(client, path: str):
     """The Telegram app opening `path` (a pressed button's signed URL) in `client`."""
     return client.get(path, headers=OPENED_BY_TELEGRAM)
+
+
+def known_to(client, *users):
+    """Make `client` a browser that has been signed in as `users` before, with the module's
+    own cookie (for tests about something else; test_one_tap_provenance.py makes browsers
+    known by real sign-ins)."""
+    client.cookies[known_browser.COOKIE] = known_browser.cookie_value([user.pk for user in users])
+    return client
+
+
+def known_accounts(client) -> list[str]:
+    """The pks the browser's known-browser cookie names (checked as the site checks it)."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.COOKIES = {name: morsel.value for name, morsel in client.cookies.items()}
+    return known_browser.accounts(request)
+
+
+def sign_in_by_email(client, user, *, sign_out: bool = True):
+    """A real sign-in through the site: `user` asks for a code by email and types it in (then
+    signs out, unless told not to). The browser is known to `user` from then on."""
+    from allauth.account.models import EmailAddress
+
+    from tests.accounts.helpers import last_sign_in_email, request_sign_in
+
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    assert request_sign_in(client, user.email).status_code == 302
+    confirmed = client.post("/accounts/login/code/confirm/", {"code": last_sign_in_email(user.email).code})
+    assert confirmed.status_code == 302 and client.session.get("_auth_user_id") == str(user.pk), confirmed
+    if sign_out:
+        client.post("/accounts/logout/")
+        assert client.session.get("_auth_user_id") is None
+    return client
 
 
 def tg_user(fake) -> dict:

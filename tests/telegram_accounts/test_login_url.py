@@ -18,8 +18,8 @@ from project.telegram_accounts.flows import login_url, one_tap
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import next_second, signed_in_user
-from .one_tap import (SignIns, assert_nothing_carries, button_url, link, open_in_telegram_app, press, query_of,
-                      refusals, send_site_button)
+from .one_tap import (SignIns, assert_nothing_carries, button_url, known_to, link, open_in_telegram_app, press,
+                      query_of, refusals, send_site_button, sign_in_by_email)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +70,8 @@ def test_site_button_is_a_login_url_button_to_the_endpoint_with_the_path(setting
 
 
 def test_press_signs_in_the_linked_account_and_lands_on_the_page(client, sandbox, ada, ada_tg, sign_ins):
+    # Ada has signed in on the site in this browser before (by email), and signed out since.
+    sign_in_by_email(client, ada)
     path = button_url(sandbox, ada_tg.id, "/requests/12/")
     fields = query_of(path)
     assert set(fields) == {"next", "id", "first_name", "last_name", "username", "auth_date", "hash"}
@@ -78,7 +80,7 @@ def test_press_signs_in_the_linked_account_and_lands_on_the_page(client, sandbox
 
     assert response.status_code == 302 and response["Location"] == "/requests/12/"
     assert signed_in_user(client) == ada
-    assert sign_ins.seen == [(ada.pk, "telegram-button")]  # contract C3
+    assert len(sign_ins.seen) == 2 and sign_ins.seen[-1] == (ada.pk, "telegram-button")  # contract C3
     records = client.session["account_authentication_methods"]
     assert records[-1]["method"] == "socialaccount" and records[-1]["via"] == "telegram-button"
     assert records[-1]["uid"] == str(ada_tg.id)
@@ -89,12 +91,12 @@ def test_a_button_that_asks_for_write_access_lets_the_bot_write(client, sandbox,
     grace = User.objects.create_user(username="grace", email="grace@example.com")
     link(grace, quiet)
     plain = send_site_button(sandbox, quiet.id, "/")
-    open_in_telegram_app(client, press(sandbox, quiet.id, plain))
+    open_in_telegram_app(known_to(client, grace), press(sandbox, quiet.id, plain))
     assert not sandbox.link(quiet.id).allowed_write
     asking = send_site_button(sandbox, quiet.id, "/", write_access=True)
     next_second()
 
-    open_in_telegram_app(Client(), press(sandbox, quiet.id, asking))
+    open_in_telegram_app(known_to(Client(), grace), press(sandbox, quiet.id, asking))
 
     assert sandbox.link(quiet.id).allowed_write
     assert signed_in_user(client) == grace
@@ -183,8 +185,8 @@ def test_stale_or_future_fields_are_refused(client, sandbox, ada, ada_tg, caplog
 
 def test_a_press_signs_in_once(client, sandbox, ada, ada_tg, caplog):
     path = button_url(sandbox, ada_tg.id, "/requests/12/")
-    assert open_in_telegram_app(client, path)["Location"] == "/requests/12/"
-    thief = Client()
+    assert open_in_telegram_app(known_to(client, ada), path)["Location"] == "/requests/12/"
+    thief = known_to(Client(), ada)  # even a browser Ada has used
     with caplog.at_level(logging.INFO):
         response = open_in_telegram_app(thief, path)
     _assert_refused(response, caplog, "signed login data already used (replayed)", thief, query_of(path)["hash"])
@@ -197,7 +199,7 @@ def test_a_pressed_buttons_fields_cannot_sign_in_again_through_the_legacy_callba
     from infra.local.telegram_sandbox.signing import encode_auth_result
 
     path = button_url(sandbox, ada_tg.id, "/")
-    assert open_in_telegram_app(client, path).status_code == 302
+    assert open_in_telegram_app(known_to(client, ada), path)["Location"] == "/"
     fields = {k: v for k, v in query_of(path).items() if k != "next"}
     handoff = other_browser.pick_user(other_browser.go_to_telegram("legacy"), ada_tg.id)
     with caplog.at_level(logging.INFO):
@@ -212,7 +214,7 @@ def test_legacy_sign_in_result_cannot_be_pressed_again_as_a_button(browser, sand
     handoff = browser.pick_user(browser.go_to_telegram("legacy"), ada_tg.id)
     assert browser.finish_legacy(handoff).status_code == 302
     fields = decode_auth_result(handoff.auth_result)
-    thief = Client()
+    thief = known_to(Client(), ada)
     with caplog.at_level(logging.INFO):
         response = open_in_telegram_app(thief, login_url.ENDPOINT_PATH + "?" + urlencode({"next": "/", **fields}))
     _assert_refused(response, caplog, "already used", thief, fields["hash"])
@@ -246,7 +248,8 @@ def test_legacy_sign_in_result_cannot_be_pressed_again_as_a_button(browser, sand
 def test_no_open_redirect_through_the_target(client, sandbox, ada, ada_tg, caplog, target):
     signed = sandbox.sign_legacy_login(None, ada_tg)
     with caplog.at_level(logging.INFO):
-        response = open_in_telegram_app(client, login_url.ENDPOINT_PATH + "?" + urlencode({"next": target, **signed}))
+        response = open_in_telegram_app(known_to(client, ada),
+                                        login_url.ENDPOINT_PATH + "?" + urlencode({"next": target, **signed}))
     # Still signed in (the signature is Telegram's and fine); only the target is refused.
     assert response.status_code == 302 and response["Location"] == "/"
     assert signed_in_user(client) == ada
@@ -256,7 +259,7 @@ def test_no_open_redirect_through_the_target(client, sandbox, ada, ada_tg, caplo
 @pytest.mark.parametrize("raw_query", ["next=%2F%2Fevil.example", "next=%2F%5Cevil.example", "next=https%3A%2F%2Fevil.example"])
 def test_no_open_redirect_with_a_hand_encoded_target(client, sandbox, ada, ada_tg, raw_query):
     signed = sandbox.sign_legacy_login(None, ada_tg)
-    response = open_in_telegram_app(client, f"{login_url.ENDPOINT_PATH}?{raw_query}&{urlencode(signed)}")
+    response = open_in_telegram_app(known_to(client, ada), f"{login_url.ENDPOINT_PATH}?{raw_query}&{urlencode(signed)}")
     assert response["Location"] == "/"
 
 
@@ -381,5 +384,5 @@ def test_the_same_telegram_user_pressing_twice_a_second_is_one_sign_in(client, s
     next_second()
     second = button_url(sandbox, ada_tg.id, "/")
     assert query_of(first)["hash"] != query_of(second)["hash"]
-    assert open_in_telegram_app(Client(), first)["Location"] == "/"
-    assert open_in_telegram_app(Client(), second)["Location"] == "/"
+    assert open_in_telegram_app(known_to(Client(), ada), first)["Location"] == "/"
+    assert open_in_telegram_app(known_to(Client(), ada), second)["Location"] == "/"

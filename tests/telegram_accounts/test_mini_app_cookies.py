@@ -18,10 +18,11 @@ from django.test import Client
 
 from infra.local.telegram_sandbox import mini_app_keys
 from project.accounts.models import User
+from project.telegram_accounts.flows import known_browser
 from project.telegram_accounts.middleware import PartitionedMorsel, partitioned
 
 from .conftest import signed_in_user
-from .one_tap import link
+from .one_tap import known_to, link
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +68,7 @@ def assert_first_party(line: str) -> None:
 
 
 def launch_in(client: Client, fake, settings, headers: dict):
+    known_to(client, User.objects.get(username="ada"))  # signs in at once (not asked first)
     page = client.get(APP, headers=headers)
     opened = re.search(r'name="opened" value="([^"]*)"', page.content.decode()).group(1)  # how Telegram opened it
     response = client.post(APP, {"init_data": launch_data(fake, settings), "theme": json.dumps({"bg_color": "#212121"}),
@@ -83,9 +85,11 @@ def test_the_mini_app_in_telegram_webs_frame_gets_partitioned_cookies(client, ad
     assert set(page_cookies) == {django_settings.CSRF_COOKIE_NAME}
     assert_partitioned(page_cookies[django_settings.CSRF_COOKIE_NAME])
     cookies = set_cookie_lines(launched)
-    assert {django_settings.SESSION_COOKIE_NAME, django_settings.CSRF_COOKIE_NAME} <= set(cookies)
+    # The known-browser cookie too: its middleware sits below the one that partitions.
+    assert {django_settings.SESSION_COOKIE_NAME, django_settings.CSRF_COOKIE_NAME, known_browser.COOKIE} <= set(cookies)
     for line in cookies.values():
         assert_partitioned(line)
+    assert "httponly" in attributes(cookies[known_browser.COOKIE])
     # The rest of the session cookie is the site's own: HttpOnly, path, lifetime.
     session = cookies[django_settings.SESSION_COOKIE_NAME]
     assert {"httponly", "path", "max-age", "expires"} <= attributes(session)
@@ -108,7 +112,7 @@ def test_a_web_views_top_level_mini_app_keeps_the_sites_lax_cookies(client, ada,
     for response in (page, launched, client.get("/account/", headers=TOP_LEVEL)):
         for line in set_cookie_lines(response).values():
             assert_first_party(line)
-    assert django_settings.SESSION_COOKIE_NAME in set_cookie_lines(launched)
+    assert {django_settings.SESSION_COOKIE_NAME, known_browser.COOKIE} <= set(set_cookie_lines(launched))
     # The same framable session, without Sec-Fetch headers at all (older browsers): Lax too.
     saved = client.post(SETTINGS_PAGE, {"all_off": "on"})
     assert_first_party(set_cookie_lines(saved)["messages"])
@@ -157,4 +161,5 @@ def test_deployed_stages_send_the_sites_cookies_over_https_only():
     assert middleware.index("project.telegram_accounts.middleware.TelegramWebCookiesMiddleware") < min(
         middleware.index(m) for m in ("django.contrib.sessions.middleware.SessionMiddleware",
                                       "django.middleware.csrf.CsrfViewMiddleware",
-                                      "django.contrib.messages.middleware.MessageMiddleware"))
+                                      "django.contrib.messages.middleware.MessageMiddleware",
+                                      "project.telegram_accounts.middleware.KnownBrowserMiddleware"))

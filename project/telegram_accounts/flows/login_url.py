@@ -12,24 +12,26 @@ person, and `next` may only ever be a path of this site.
 
 `hash` is a one-use token: it is never logged here, and the page never echoes it.
 
-Who opened the URL (`opened_by_telegram`): the fields prove who the Telegram user is, not
-that this browser is theirs; anyone can mint fresh ones for their own Telegram account and
-put them behind a link on their site (login CSRF, see flows/one_tap.py). The browser's Fetch
-Metadata tell the two apart: a URL the Telegram app opens (its in-app browser: Chrome Custom
-Tabs, SFSafariViewController, Android WebView, WKWebView; the desktop apps hand it to the
-default browser) is a navigation no page started, `Sec-Fetch-Site: none`, which no web page
-can make a browser send. Only then does the GET sign in at once. Everything else gets the
-"Continue as ...?" page, whose POST (CSRF-protected) signs in:
-- `cross-site`: a link on another site, and also Telegram Web (a new tab from
-  web.telegram.org): one more tap there;
-- `same-origin` / `same-site`: not trusted either. Our own pages redirect to paths a caller
-  chose (allauth's logout and login forms carry `?next=`), so "Sign out" on our own page
-  could land on an attacker's signed URL as a same-origin navigation; a sibling subdomain
-  is same-site;
-- no header at all: what a browser without Fetch Metadata sends (Android WebView before
-  Chromium 76, iOS before 16.4: years out of support). Treating it as "from Telegram" would
-  make every such browser an attacker's bypass, and an attacker cannot make a current
-  browser drop the header, so a missing header costs an old web view one more tap, no more.
+Who may be signed in on the GET: the fields prove who the Telegram user is, not that this
+browser is theirs; anyone can mint fresh ones for their own Telegram account and put them
+behind a link (login CSRF, see flows/one_tap.py). The press signs in at once only in a
+browser already known to the linked account (flows/known_browser.py), whatever its headers;
+any other browser gets the "Continue as ...?" page, whose POST (CSRF-protected) signs in and
+makes the browser known.
+
+`opened_by_telegram` (`Sec-Fetch-Site: none`) is kept for one smaller decision: whether the
+choice page may offer a new account made from the fields of a Telegram user linked to no
+account. `none` is what a URL the Telegram app opens sends (its in-app browser: Chrome
+Custom Tabs, SFSafariViewController, Android WebView, WKWebView; the desktop apps hand it
+to the default browser), but also every navigation the browser itself starts: a link in a
+mail, SMS or chat app, a typed URL, a bookmark, and Chromium keeps it through the redirects
+that follow (tests/review/test_review2_one_tap_none_laundering.py). So it proves nothing
+about Telegram: any server gets it sent for whoever starts from a link outside the browser.
+The new account still takes a press on our page that names the Telegram account. Every other
+value (`cross-site`: another site, Telegram Web's new tab; `same-origin`/`same-site`: our
+own redirects go to paths a caller chose, a sibling subdomain; no header: a browser
+without Fetch Metadata) offers the Telegram sign-in flows instead, where Telegram's own
+page says who.
 """
 
 from __future__ import annotations
@@ -111,8 +113,9 @@ def check(query) -> dict:
 
 
 def opened_by_telegram(request: HttpRequest) -> bool:
-    """True only for a navigation no web page started (`Sec-Fetch-Site: none`): the Telegram
-    app opening the button's URL. See the module's docstring for every other value."""
+    """True for a navigation no web page started (`Sec-Fetch-Site: none`): what the Telegram
+    app opening the button's URL sends, and so does any other app or a typed URL. Only lets
+    the choice page offer a new account; it never signs anyone in (module's docstring)."""
     return request.headers.get("Sec-Fetch-Site", "").strip().lower() == "none"
 
 

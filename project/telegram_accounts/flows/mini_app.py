@@ -21,15 +21,26 @@ accepted in its one canonical base64url spelling only and spent as its decoded b
 decoder forgives padding and the last character's unused bits, so 18 spellings carry the
 same 64 bytes, and with only the Ed25519 check on each would otherwise be a new launch.
 
-Who opened the page: launch data, like a login_url press, proves who the Telegram user is,
-not that this browser is theirs, and it travels in the URL's fragment, which any site can
-put behind a link to our launch page (login CSRF, see flows/one_tap.py). The launch page's
-GET is what Telegram itself opens: the mobile and desktop apps load it in their web view
-(`Sec-Fetch-Site: none`), Telegram Web in an iframe (`Sec-Fetch-Dest: iframe`, and only
-Telegram's origins may frame the page: frame-ancestors). The page's form carries that
-verdict, signed, to the POST (`opened_token` / `opened_from`); a launch whose page was
-opened any other way (a link on another site, a browser without Fetch Metadata) is asked
-"Continue as ...?" before anyone is signed in.
+Who may be signed in by a launch: launch data, like a login_url press, proves who the
+Telegram user is, not that this browser is theirs, and it travels in the URL's fragment,
+which anyone can put behind a link to our launch page, or load in a frame of their own
+(login CSRF, see flows/one_tap.py). So a launch signs in at once only in a browser already
+known to the linked account (flows/known_browser.py); any other browser is asked
+"Continue as ...?" once. Inside Telegram Web that "browser" is the frame's partitioned
+cookie jar (middleware.py): known after the first Continue there.
+
+How the launch page was opened (`opened_by_telegram`, carried signed in the page's form to
+the POST as `opened_token` / `opened_from`) decides only whether the choice page may offer
+a new account made from the launch data. It counts as Telegram's when:
+- `Sec-Fetch-Site: none`: the mobile and desktop apps' web views (as for login_url, also
+  any navigation the browser itself starts, so a hint, never a proof); or
+- Telegram Web's own frame: `Sec-Fetch-Dest: iframe` *and* a Referer whose origin is one
+  of the frame ancestors (conf.mini_app_frame_ancestors). frame-ancestors checks who the
+  frame's ancestors are, not who navigated it: another bot's Mini App in Telegram Web is a
+  frame of web.telegram.org too and can navigate itself to our launch page with its own
+  launch data (tests/review/test_review2_mini_app_frame.py), but its Referer is its own
+  page, or none. Where Telegram Web sends no Referer, a newcomer there is offered the
+  Telegram sign-in flows (Telegram's own page says who) instead of an account from the data.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ import hmac
 import json
 import re
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -266,10 +277,16 @@ def theme_version(theme: dict) -> str:
 
 
 def opened_by_telegram(request: HttpRequest) -> bool:
-    """The launch page's GET came from Telegram: its apps' web view (a navigation no page
-    started) or Telegram Web's frame (frame-ancestors lets only Telegram frame the page)."""
-    return (request.headers.get("Sec-Fetch-Site", "").strip().lower() == "none"
-            or request.headers.get("Sec-Fetch-Dest", "").strip().lower() == "iframe")
+    """The launch page's GET seems to come from Telegram: a navigation no page started (its
+    apps' web views) or a frame that Telegram Web itself loaded (the Referer names one of
+    the frame ancestors). Only decides whether a new account may be offered (module's notes)."""
+    if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "none":
+        return True
+    if request.headers.get("Sec-Fetch-Dest", "").strip().lower() != "iframe":
+        return False
+    referer = urlsplit(request.headers.get("Referer", "").strip())
+    origin = f"{referer.scheme}://{referer.netloc}".lower()
+    return bool(referer.scheme and referer.netloc) and origin in (o.lower() for o in conf.mini_app_frame_ancestors())
 
 
 def opened_token(request: HttpRequest) -> str:
@@ -278,7 +295,7 @@ def opened_token(request: HttpRequest) -> str:
 
 
 def opened_from(request: HttpRequest) -> bool:
-    """Whether the page that posted this launch was opened by Telegram (False when unknown)."""
+    """Whether the page that posted this launch seems opened by Telegram (False when unknown)."""
     try:
         verdict = signing.loads(request.POST.get(OPENED_FIELD, ""), salt=OPENED_SALT, max_age=OPENED_MAX_AGE)
     except signing.BadSignature:

@@ -4,23 +4,34 @@ Signing in from Telegram in one tap, once we know who it is.
 flows/login_url.py (a login_url button's signed fields) and flows/mini_app.py (a Mini App's
 launch data) check what Telegram signed; both then hand the Telegram user here:
 
-- linked to a site account, nobody signed in here, and opened by Telegram itself: sign that
-  account in and go to the page;
+- linked to a site account, nobody signed in here, and this browser already known to that
+  account (it has been signed in as it before: flows/known_browser.py): sign that account
+  in and go to the page;
 - linked to the account already signed in here: go to the page;
-- anything else (someone else is signed in, the Telegram user is linked to no account, or the
-  fields did not come straight from Telegram): the checked identity waits in this browser's
-  session and the person chooses: continue as that account, switch accounts, create an
-  account, or carry on as they are. Nothing signs in behind their back.
+- anything else (someone else is signed in, the Telegram user is linked to no account, or
+  this browser has never been that account's): the checked identity waits in this
+  browser's session and the person chooses: continue as that account, switch accounts,
+  create an account, or carry on as they are. Nothing signs in behind their back.
 
 What the signed fields prove, and what they do not: a login_url press proves who the
 *Telegram* user is, not that the person in this browser is that Telegram user. Nothing binds
 the fields to a browser, and a Telegram user can mint fresh ones for themselves at will
 (press a button; any MTProto client hands out the signed URL), so an attacker can put them
-behind a link on their own site. Hence:
+behind a link on their own site, or in a mail or chat message. Hence:
 
-- `from_telegram` (see login_url.opened_by_telegram) says whether the browser was handed the
-  fields by Telegram; only then does a sign-in or a new account happen on the GET alone.
-  Otherwise the person is asked, on our page, with a CSRF-protected POST ("Continue as X?").
+- A sign-in on the GET (or the launch) alone happens only in a known browser, whatever the
+  request's headers say: no header tells the Telegram app from an attacker's link
+  (`Sec-Fetch-Site: none` is any navigation the browser itself starts, kept through
+  redirects; see flows/known_browser.py). In a browser that has not been that account's,
+  the person is asked, on our page, with a CSRF-protected POST ("Continue as X?"); that
+  sign-in makes the browser known, so it is asked once. A browser the site has seen
+  (someone who signed in by email on their phone's browser, then taps in Telegram; the
+  sandbox's web chat) is one tap whichever way the URL was opened.
+- `from_telegram` (login_url.opened_by_telegram, mini_app.opened_from) is only a hint that
+  the fields came from Telegram (a navigation no page started; Telegram Web's own frame).
+  It decides one thing: whether the choice page may offer a new account made from the
+  fields (the person still presses "Create", on a page that names the Telegram account).
+  A browser that sends it can still have been sent by a link outside the web.
 - A checked identity never *connects* a Telegram account to a site account. "Connect
   Telegram" on the choice page runs the legacy/OIDC sign-in with `process=connect`, which is
   bound to this session's state and shows the Telegram account on Telegram's own page, as
@@ -49,7 +60,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from project.telegram_accounts import conf
-from project.telegram_accounts.flows import linking
+from project.telegram_accounts.flows import known_browser, linking
 
 logger = logging.getLogger("project.telegram_accounts.login")
 
@@ -137,8 +148,9 @@ def in_telegram(request: HttpRequest) -> dict | None:
 def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: str, from_telegram: bool,
            theme: dict | None = None) -> HttpResponse:
     """The response for a checked Telegram user arriving by `method`, bound for `target`.
-    `from_telegram`: the browser got the fields from Telegram itself (not from another site).
-    `theme` is given when the person is inside Telegram (Mini App)."""
+    `from_telegram`: the fields seem to have come from Telegram (only lets the choice page
+    offer a new account; see the module's docstring). `theme` is given when the person is
+    inside Telegram (Mini App)."""
     assert method in METHODS  # nosec - programming error, not input
     if theme is not None:
         mark_in_telegram(request, theme)
@@ -149,7 +161,8 @@ def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: st
         linking.link(user, telegram_user)  # keeps the names Telegram shows up to date
         logger.info("%s: telegram id %s is already signed in as user %s", method, telegram_id, user.pk)
         return HttpResponseRedirect(target)
-    if account is not None and not user.is_authenticated and from_telegram:
+    if account is not None and not user.is_authenticated and known_browser.knows(request, account.user_id):
+        logger.info("%s: this browser has been signed in as user %s before", method, account.user_id)
         return sign_in(request, account.user, telegram_user, method=method, target=target, theme=theme)
     request.session[PENDING_KEY] = {
         "telegram_user": dict(telegram_user),
@@ -166,7 +179,7 @@ def arrive(request: HttpRequest, telegram_user: dict, *, method: str, target: st
     elif user.is_authenticated:
         situation = "is linked to another account than the signed-in one"
     else:
-        situation = "did not come straight from Telegram"
+        situation = "is linked to an account this browser has not been signed in as"
     logger.info("%s: telegram id %s %s; asking the person", method, telegram_id, situation)
     return HttpResponseRedirect(reverse("telegram_one_tap_choice"))
 
@@ -233,8 +246,8 @@ def choice(request: HttpRequest, waiting: dict) -> dict:
         "telegram_username": telegram_user.get("username") or "",
         "linked_name": account.user.display_name if account is not None else "",
         "target": waiting["target"],
-        # A new account from the stashed identity only when Telegram handed it over; otherwise
-        # "Continue with Telegram" runs the sign-in flows (Telegram's own page says who).
+        # A new account from the stashed identity only when it seems Telegram handed it over;
+        # otherwise "Continue with Telegram" runs the sign-in flows (Telegram's own page says who).
         "can_create": from_telegram and _legacy_provider(request) is not None,
         "from_telegram": from_telegram,
     }
