@@ -25,6 +25,7 @@ from django.test import Client
 from infra.local.telegram_sandbox import mini_app_keys
 from project.accounts.models import User
 from project.telegram_accounts.flows import linking
+from tests.telegram_accounts.one_tap import known_to
 
 from .conftest import signed_in_user
 
@@ -83,11 +84,14 @@ def test_with_only_the_ed25519_check_one_launch_signs_in_once_however_its_signat
     user, fake = ada
     fields = mini_app_keys.launch_fields(settings.LOCAL_SECRETS["telegram_bot_token"],
                                          {"id": fake.id, "first_name": "Ada", "username": "ada_tg"}, int(time.time()))
-    assert launch(Client(), fields).status_code == 302  # Ada's own launch
+    own = known_to(Client(), user)
+    assert launch(own, fields).status_code == 302 and signed_in_user(own) == user  # Ada's own launch
 
     replays = []
     for spelling in respellings(fields["signature"]):
-        thief = Client()
+        # The strongest thief: a browser that has been Ada's before (a shared computer), so
+        # a replay that got past the checks would sign in at once, not ask first.
+        thief = known_to(Client(), user)
         launch(thief, {**fields, "signature": spelling})
         if signed_in_user(thief) == user:
             replays.append(spelling[-3:])
@@ -101,8 +105,8 @@ def test_guard_with_both_checks_a_respelled_signature_breaks_the_hash(ada, setti
     user, fake = ada
     fields = mini_app_keys.launch_fields(settings.LOCAL_SECRETS["telegram_bot_token"],
                                          {"id": fake.id, "first_name": "Ada"}, int(time.time()))
-    assert launch(Client(), fields).status_code == 302
+    assert launch(known_to(Client(), user), fields).status_code == 302
     for spelling in respellings(fields["signature"])[:3]:
-        thief = Client()
+        thief = known_to(Client(), user)
         assert launch(thief, {**fields, "signature": spelling}).status_code == 400
         assert signed_in_user(thief) is None
