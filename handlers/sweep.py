@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 
+from project.core import observability  # standard library only; metrics and log ids (C8)
 
+
+@observability.entry_point  # request_id on every line; metrics flushed at the end
 def handler(event=None, context=None):
     from django.apps import apps
 

@@ -221,6 +221,14 @@ class ApiGatewayFront:
         multi: dict[str, list[str]] = {}
         for name, value in request.headers.items():
             multi.setdefault(name, []).append(value)
+        # As API Gateway does: the caller's address is *appended* to any X-Forwarded-For the
+        # caller sent (so its first entries are the caller's to choose), and the port and
+        # scheme are its own. The site must take the address from requestContext instead.
+        source_ip = request.remote_addr or "127.0.0.1"
+        forwarded = ", ".join(multi.pop("X-Forwarded-For", []))
+        multi["X-Forwarded-For"] = [f"{forwarded}, {source_ip}" if forwarded else source_ip]
+        multi["X-Forwarded-Proto"] = ["https"]
+        multi["X-Forwarded-Port"] = ["443"]
         query: dict[str, list[str]] = {k: request.args.getlist(k) for k in request.args}
         if as_binary and body:
             payload, is_base64 = base64.b64encode(body).decode(), True
@@ -243,7 +251,7 @@ class ApiGatewayFront:
                 "resourcePath": resource_path, "httpMethod": request.method, "path": f"/{stage}{path}",
                 "stage": stage, "apiId": api_id, "accountId": ACCOUNT, "domainName": request.host,
                 "requestId": str(uuid.uuid4()), "protocol": "HTTP/1.1", "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"sourceIp": request.remote_addr or "127.0.0.1",
+                "identity": {"sourceIp": source_ip,
                              "userAgent": request.headers.get("User-Agent", "")},
             },
             "body": payload,

@@ -88,6 +88,16 @@ def test_a_custom_domain_reaches_the_function_with_a_rest_proxy_event(stage):
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"hello"  # binary */*
 
 
+def test_the_callers_forwarded_for_is_kept_and_its_address_appended_as_api_gateway_does(stage):
+    answer = Client(stage["front"]).open("/", method="GET", headers={"Host": "dev.example.com",
+                                                                      "X-Forwarded-For": "203.0.113.9"},
+                                          environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    event = json.loads(answer.get_data())
+    assert event["multiValueHeaders"]["X-Forwarded-For"] == ["203.0.113.9, 198.51.100.7"]
+    assert event["requestContext"]["identity"]["sourceIp"] == "198.51.100.7"
+    assert event["headers"]["X-Forwarded-Proto"] == "https"
+
+
 def test_the_execute_api_host_has_the_stage_as_path_prefix(stage):
     answer = request(stage["front"], "/dev_site/", host=f"{stage['api']}.execute-api.eu-central-1.amazonaws.com")
     assert answer.status_code == 200
