@@ -29,7 +29,33 @@ def _dkim_tokens(domain: str) -> list[str]:
     return [hashlib.sha1(f"{domain}:{i}".encode()).hexdigest()[:32] for i in range(3)]
 
 
-class Secret(CloudFormationModel):
+class _StandIn:
+    """What the stand-ins below share: no name property, no GetAtt attribute, and an update
+    that creates the resource when its Condition just turned true (moto calls that an
+    update) and otherwise keeps it as it is. A stand-in overrides what it does differently.
+    A mixin: moto finds models among the *direct* subclasses of CloudFormationModel only,
+    so each stand-in names that class itself."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        if original_resource is None:  # its Condition just turned true: moto calls it an update
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+
+class Secret(_StandIn, CloudFormationModel):
     def __init__(self, arn: str, name: str):
         self.arn, self.name = arn, name
 
@@ -87,7 +113,7 @@ class Secret(CloudFormationModel):
         pass  # DeletionPolicy: Retain
 
 
-class EmailIdentity(CloudFormationModel):
+class EmailIdentity(_StandIn, CloudFormationModel):
     def __init__(self, domain: str):
         self.domain = domain
         self.tokens = _dkim_tokens(domain)
@@ -128,32 +154,14 @@ class EmailIdentity(CloudFormationModel):
         backend.dkim_tokens[domain] = _dkim_tokens(domain)
         return cls(domain)
 
-    @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        if original_resource is None:  # its Condition just turned true: moto calls it an update
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-        return original_resource
 
-    @classmethod
-    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
-        pass
-
-
-class Certificate(CloudFormationModel):
+class Certificate(_StandIn, CloudFormationModel):
     def __init__(self, arn: str):
         self.arn = arn
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
     def cloudformation_type() -> str:
         return "AWS::CertificateManager::Certificate"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
 
     @property
     def physical_resource_id(self) -> str:
@@ -169,18 +177,8 @@ class Certificate(CloudFormationModel):
         )
         return cls(arn)
 
-    @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        if original_resource is None:  # its Condition just turned true: moto calls it an update
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-        return original_resource
 
-    @classmethod
-    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
-        pass
-
-
-class DomainName(CloudFormationModel):
+class DomainName(_StandIn, CloudFormationModel):
     def __init__(self, domain):
         self.domain = domain
 
@@ -222,33 +220,19 @@ class DomainName(CloudFormationModel):
         return cls(domain)
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        if original_resource is None:  # its Condition just turned true: moto calls it an update
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-        return original_resource
-
-    @classmethod
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
         from moto.apigateway.models import apigateway_backends
 
         apigateway_backends[account_id][region_name].domain_names.pop(resource_name, None)
 
 
-class BasePathMapping(CloudFormationModel):
+class BasePathMapping(_StandIn, CloudFormationModel):
     def __init__(self, domain: str, base_path: str):
         self.domain, self.base_path = domain, base_path
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ApiGateway::BasePathMapping"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
 
     @property
     def physical_resource_id(self) -> str:
@@ -264,18 +248,8 @@ class BasePathMapping(CloudFormationModel):
         )
         return cls(p["DomainName"], p.get("BasePath") or "(none)")
 
-    @classmethod
-    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-        if original_resource is None:  # its Condition just turned true: moto calls it an update
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-        return original_resource
 
-    @classmethod
-    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
-        pass
-
-
-class Alarm(CloudFormationModel):
+class Alarm(_StandIn, CloudFormationModel):
     def __init__(self, name: str):
         self.name = name
 
@@ -326,7 +300,7 @@ class Alarm(CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
-class Subscription(CloudFormationModel):
+class Subscription(_StandIn, CloudFormationModel):
     """An SNS subscription (the alarm mail). Email and HTTP(S) subscriptions start pending,
     as on AWS, until someone follows the link AWS sends (moto's own Subscribe confirms at once,
     so `doctor` could never see a pending one)."""
@@ -335,10 +309,6 @@ class Subscription(CloudFormationModel):
 
     def __init__(self, arn: str):
         self.arn = arn
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
 
     @staticmethod
     def cloudformation_type() -> str:
