@@ -92,8 +92,12 @@ async def call_at(sender, bot, job) -> Outcome:
     return Outcome("sent", message_id=str(message_id), answered_at=time.time())
 
 
+# PTB 22.2+ warns that `RetryAfter.retry_after` will become a timedelta; both are read below.
+# One filter for the process, not warnings.catch_warnings() around the read: that swaps the
+# process's filters and is not thread-safe (the sender reads it on several threads).
+warnings.filterwarnings("ignore", message=r".*`retry_after` will be of type `datetime\.timedelta`")
+
+
 def _retry_after_seconds(exc) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
+    value = exc.retry_after
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
