@@ -47,6 +47,22 @@ class User(AbstractUser):
             return self.email.split("@")[0]
         return f"Member {self.pk}" if self.pk else "New member"
 
+    @property
+    def owner_label(self) -> str:
+        """
+        How a question names this account *to its owner* ("Link this Telegram to ...?",
+        "Continue as ...?"): its full email address, the one thing about an account that
+        another person cannot make theirs read the same. Display names and Telegram names
+        are free text an attacker copies ("Carol"), and a masked address keeps only what an
+        attacker chooses too ("c…@gmail.com"). An account without an address is named by its
+        display name, said to have none, so it never reads like one that has. Only for pages
+        and messages that go to someone who already holds a proof for the account (a signed
+        Telegram press, a connect link its owner made): never where others see it.
+        """
+        if self.email:
+            return self.email
+        return f"“{self.display_name}” (an account without an email address)"
+
 
 class SignInMethod(models.Model):
     """

@@ -73,7 +73,7 @@ def test_open_under_a_match_request_in_a_browser_she_has_used_lands_signed_in(st
 
 
 def test_open_in_a_new_browser_asks_once_then_is_one_tap(stack, new_page, make_user):
-    """A browser that has never been Ada's is asked "Continue as Ada?" (login CSRF:
+    """A browser that has never been Ada's is asked "Continue as ada@example.com?" (login CSRF:
     tests/review/test_one_tap_cross_site.py, test_review2_one_tap_none_laundering.py); the
     answer makes it known, so her next press there is one tap."""
     ada_user = make_user("ada@example.com", first_name="Ada")
@@ -83,9 +83,9 @@ def test_open_in_a_new_browser_asks_once_then_is_one_tap(stack, new_page, make_u
     page.goto(stack.chat_url(520004))
     page.locator(f"#m{message_id}").get_by_role("link", name=re.compile("Open on the site")).click()
 
-    expect(page.get_by_role("heading", name="Continue as Ada?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Continue as ada@example.com?")).to_be_visible()
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()  # nobody signed in yet
-    page.get_by_role("button", name="Continue as Ada").click()
+    page.get_by_role("button", name="Continue as ada@example.com").click()
 
     expect(page).to_have_url(stack.site.url + "/requests/")
     expect(page.get_by_role("link", name="Sign out")).to_be_visible()
@@ -116,7 +116,7 @@ def _send_site_button(stack, chat_id: int, path: str) -> int:
 
 def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_page, make_user):
     """Telegram Web's frame keeps its own cookie jar (partitioned under Telegram Web's site):
-    it is a browser of its own, asked "Continue as Ada?" the first time, one tap after that."""
+    it is a browser of its own, asked "Continue as ada@example.com?" the first time, one tap after that."""
     ada_user = make_user("ada@example.com", first_name="Ada")
     connect_telegram(ada_user, stack.sandbox, 520002, "Ada")  # the stack registered the menu button
 
@@ -129,8 +129,8 @@ def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_pag
     # The sandbox's Telegram Web frames the site; its own script posts the launch data. A
     # browser that has never been Ada's is asked once, inside Telegram.
     frame = chat.frame_locator("#mini-app")
-    expect(frame.get_by_role("heading", name="Continue as Ada?")).to_be_visible()
-    frame.get_by_role("button", name="Continue as Ada").click()
+    expect(frame.get_by_role("heading", name="Continue as ada@example.com?")).to_be_visible()
+    frame.get_by_role("button", name="Continue as ada@example.com").click()
     expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
 
     # Signed out, and opened again from the menu button: this time no question.
@@ -139,7 +139,7 @@ def test_the_menu_button_opens_the_site_signed_in_inside_telegram(stack, new_pag
     chat.get_by_role("link", name=re.compile("Open")).click()
     frame = chat.frame_locator("#mini-app")
     expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
-    expect(frame.get_by_role("heading", name="Continue as Ada?")).to_have_count(0)
+    expect(frame.get_by_role("heading", name="Continue as ada@example.com?")).to_have_count(0)
     expect(frame.get_by_role("link", name="Account", exact=True)).to_be_visible()
     # Telegram's colours (the sandbox's dark theme) on the site's own variables: --wash is
     # secondary_bg_color #181818, --paper is bg_color #212121.
@@ -170,7 +170,7 @@ def test_the_mini_app_keeps_its_session_in_telegram_webs_cross_site_frame(stack,
     assert urlsplit(stack.site.url).hostname == "127.0.0.1"
     frame = chat.frame_locator("#mini-app")
     # The frame's first visit (its own cookie jar): asked once.
-    frame.get_by_role("button", name="Continue as Ada").click()
+    frame.get_by_role("button", name="Continue as ada@example.com").click()
     expect(frame.get_by_role("link", name="Sign out")).to_be_visible()
 
     # A link inside the frame, then another: still signed in.

@@ -340,7 +340,7 @@ def test_a_waiting_identity_does_not_survive_a_sign_out(client, sandbox, ada, ad
 def test_signed_in_as_someone_else_is_asked_before_switching(client, sandbox, ada, ada_tg, email_user, sign_ins):
     client.force_login(email_user)
     page = _choice_page(client, sandbox, ada_tg)
-    assert "Switch accounts?" in page and "Switch to Ada" in page
+    assert "Switch accounts?" in page and "Switch to ada@example.com" in page
     assert signed_in_user(client) == email_user  # not switched yet
 
     response = client.post(reverse("telegram_one_tap_choice"), {"action": "switch"})

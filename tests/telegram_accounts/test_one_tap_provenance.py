@@ -96,7 +96,7 @@ def test_a_new_browser_is_asked_once_then_known(ada, ada_tg, sandbox, sign_ins, 
     assert any(ASKED in r.getMessage() for r in caplog.records)
     page = browser.get(CHOICE)
     body = page.content.decode()
-    assert "Continue as Ada?" in body and "(@ada_tg)" in body and 'value="continue"' in body
+    assert "Continue as ada@example.com?" in body and "(@ada_tg)" in body and 'value="continue"' in body
     assert "This browser has not been signed in to this account before" in body
     assert 'value="create"' not in body and 'value="connect"' not in body
     # The fields were spent on arrival: the same URL opened in a browser Ada has used is a replay.
@@ -155,7 +155,7 @@ def test_another_accounts_known_browser_does_not_count(ada, ada_tg, sandbox, ema
     arrived = open_in_telegram_app(browser, button_url(sandbox, ada_tg.id, "/"))
 
     assert arrived["Location"] == CHOICE and signed_in_user(browser) is None
-    assert "Continue as Ada?" in browser.get(CHOICE).content.decode()
+    assert "Continue as ada@example.com?" in browser.get(CHOICE).content.decode()
 
 
 def _signed(value: str, *, key=None, salt=known_browser.COOKIE + known_browser.SALT) -> str:
@@ -305,7 +305,7 @@ def test_a_launch_in_a_new_browser_is_asked_once_then_known(ada, ada_tg, sign_in
 
     assert launched["Location"] == CHOICE and signed_in_user(browser) is None
     choice = browser.get(CHOICE)
-    assert "Continue as Ada?" in choice.content.decode()
+    assert "Continue as ada@example.com?" in choice.content.decode()
     csrf_post(browser, choice, CHOICE, {"action": "continue"})
     assert signed_in_user(browser) == ada and sign_ins.seen == [(ada.pk, "telegram-mini-app")]
     assert known_accounts(browser) == [str(ada.pk)]

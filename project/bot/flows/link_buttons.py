@@ -47,12 +47,8 @@ def _tag(start_token_id: int, telegram_id: int) -> str:
 
 
 def account_label(user) -> str:
-    """How the question names the account: its address alone (see above). An account without
-    one is named by its display name, said to have no address, so that it can never read
-    like an account that has one."""
-    if user.email:
-        return user.email
-    return f"“{user.display_name}” (an account without an email address)"
+    """How the question names the account: its address alone (see above; User.owner_label)."""
+    return user.owner_label
 
 
 def ask(message: Message, start_token) -> None:

@@ -245,6 +245,9 @@ def choice(request: HttpRequest, waiting: dict) -> dict:
         or telegram_user.get("username") or "your Telegram account",
         "telegram_username": telegram_user.get("username") or "",
         "linked_name": account.user.display_name if account is not None else "",
+        # What names the account in the question: what only its owner has (its address),
+        # never only names an attacker can copy onto an account of her own.
+        "linked_label": account.user.owner_label if account is not None else "",
         "target": waiting["target"],
         # A new account from the stashed identity only when it seems Telegram handed it over;
         # otherwise "Continue with Telegram" runs the sign-in flows (Telegram's own page says who).
