@@ -242,7 +242,7 @@ def main() -> int:
             if key and value:
                 discovered[key] = value
         run_step("migrate", "manage.py", "migrate", "--noinput", "-v", "0")
-        run_step("cache table", "manage.py", "createcachetable")
+        # (The cache table comes with migrate: accounts/0003_cache_table.)
         run_step("site record", "manage.py", "ensure_site")
 
         # The fake users and chats survive restarts (SANDBOX_STATE: another file, e.g. in tests).

@@ -82,7 +82,7 @@ def test_setup_webhook_registers_once_sets_commands_and_prints_health(bot_stage,
     call_command("setup_webhook", stdout=out)
     text = out.getvalue()
     assert "already as wanted, not changed" in text
-    assert "commands: unchanged" in text
+    assert "commands: unchanged" in text and "menu button (the Mini App): unchanged" in text
     assert "pending updates: 0" in text and "last error: none" in text and "up to date" in text
     assert not [r for r in bot_stage.record() if r.method == "setWebhook"][1:]  # set once only
 

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         if not check:
             write(f"webhook: {'setWebhook called' if status.action == 'set' else 'already as wanted, not changed'}")
             write(f"commands: {'set' if status.commands_set else 'unchanged'}")
+            write(f"menu button (the Mini App): {'set' if status.menu_button_set else 'unchanged'}")
         write(f"url: {status.url or '(none)'}")
         write(f"allowed_updates: {', '.join(status.allowed_updates) or '(Telegram default)'}")
         write(f"max_connections: {status.max_connections}")
