@@ -173,3 +173,18 @@ def test_a_reply_too_long_for_telegram_is_a_form_error_not_a_500(client, staff, 
     assert "at most 4096 characters" in response.content.decode()
     assert not deliveries(4242)
     assert client.post(reverse("bot:reply", args=[conversation.pk]), {"text": "🎉" * 2048}).status_code == 302
+
+
+def test_a_live_token_pasted_into_a_message_is_not_shown_to_staff(client, staff, person):
+    """A person pastes their own connect link (or a sign-in link) into a message to the bot:
+    the conversation page and the staff group must not carry a token that still works."""
+    from project.telegram_accounts.flows.connect_via_bot import issue_start_token
+
+    token = issue_start_token(person)
+    call(message_update(4242, f"I tried https://t.me/site_local_bot?start={token} and it says nothing\n"
+                              f"then /start {token}"))
+    stored = SupportMessage.objects.get(conversation__telegram_id=4242)
+    assert token not in stored.text and "it says nothing" in stored.text
+    client.force_login(staff)
+    thread = client.get(reverse("bot:conversation", args=[stored.conversation_id])).content.decode()
+    assert token not in thread and "it says nothing" in thread

@@ -27,6 +27,7 @@ from django.utils import timezone
 from project.bot import conf, replies
 from project.bot.models import Conversation, StoredUpdate, SupportMessage
 from project.bot.updates import Message
+from project.core.logging import redact
 from project.telegram_accounts.models import TelegramAccount
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ def message_from_person(message: Message, stored: StoredUpdate | None = None) ->
         conversation=conversation,
         direction=SupportMessage.Direction.IN,
         kind=_kind(message),
-        text=message.text,
-        caption=message.caption,
+        # A live token a person pastes (their t.me/<bot>?start=... link, a sign-in link or
+        # code) would be shown to staff and forwarded to the staff group: kept redacted, as
+        # in the logs (project/core/logging.py).
+        text=redact(message.text),
+        caption=redact(message.caption),
         file_name=message.file_name,
         telegram_message_id=message.message_id,
         update=stored,
