@@ -1,14 +1,17 @@
-"""The sandbox playing Telegram for the review tests: a site button sent by the bot over the
-Bot API (HTTP), pressed by a fake user, signed as Telegram signs it."""
+"""Telegram's side for the review tests: a site button sent by the bot over the Bot API
+(HTTP), pressed by a fake user in the sandbox, signed as Telegram signs it; and updates
+delivered to the webhook handler as Telegram delivers them."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
 from project.bot.buttons import site_button
+from project.notifications.models import Delivery
 
 
 def pressed_url(sandbox, fake, path: str) -> str:
@@ -25,3 +28,31 @@ def pressed_url(sandbox, fake, path: str) -> str:
     assert pressed.status_code == 302, pressed.text
     parts = urlsplit(pressed.headers["location"])
     return f"{parts.path}?{parts.query}"
+
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def webhook(update: dict) -> dict:
+    from handlers.webhook import handler
+
+    headers = {"Content-Type": "application/json", SECRET_HEADER: settings.LOCAL_SECRETS["telegram_webhook_secret"]}
+    return handler({
+        "resource": "/telegram/webhook", "path": "/telegram/webhook", "httpMethod": "POST",
+        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None, "requestContext": {"httpMethod": "POST", "stage": "dev"},
+        "body": json.dumps(update), "isBase64Encoded": False,
+    }, None)
+
+
+def question_for(update_id: int, telegram_id: int, token: str) -> str:
+    """Send `/start <token>` from `telegram_id`; the text of the question the bot asks."""
+    webhook({"update_id": update_id, "message": {
+        "message_id": 5, "date": 1_700_000_000, "text": f"/start {token}",
+        "from": {"id": telegram_id, "is_bot": False, "first_name": "Alice"},
+        "chat": {"id": telegram_id, "type": "private", "first_name": "Alice"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+    }})
+    asked = Delivery.objects.filter(chat_id=telegram_id, method="sendMessage").order_by("-id").first()
+    assert asked is not None and "Link" in json.dumps(asked.payload["reply_markup"])
+    return asked.payload["text"]

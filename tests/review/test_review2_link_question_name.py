@@ -10,44 +10,15 @@ read *first*, inside the same bold label, so it can carry the victim's address i
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from project.notifications.models import Delivery
 from project.telegram_accounts.flows.connect_via_bot import issue_start_token
 
+from .telegram_side import question_for
+
 pytestmark = pytest.mark.django_db
-
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def webhook(update: dict) -> dict:
-    from handlers.webhook import handler
-
-    headers = {"Content-Type": "application/json", SECRET_HEADER: settings.LOCAL_SECRETS["telegram_webhook_secret"]}
-    return handler({
-        "resource": "/telegram/webhook", "path": "/telegram/webhook", "httpMethod": "POST",
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "requestContext": {"httpMethod": "POST", "stage": "dev"},
-        "body": json.dumps(update), "isBase64Encoded": False,
-    }, None)
-
-
-def question_for(update_id: int, telegram_id: int, token: str) -> str:
-    """Send `/start <token>` from `telegram_id`; the text of the question the bot asks."""
-    webhook({"update_id": update_id, "message": {
-        "message_id": 5, "date": 1_700_000_000, "text": f"/start {token}",
-        "from": {"id": telegram_id, "is_bot": False, "first_name": "Alice"},
-        "chat": {"id": telegram_id, "type": "private", "first_name": "Alice"},
-        "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-    }})
-    asked = Delivery.objects.filter(chat_id=telegram_id, method="sendMessage").order_by("-id").first()
-    assert asked is not None and "Link" in json.dumps(asked.payload["reply_markup"])
-    return asked.payload["text"]
 
 
 def test_a_display_name_cannot_put_someone_elses_address_into_the_link_question():

@@ -151,3 +151,38 @@ def email_user(db):
     user.save()
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
+
+
+# --- one tap (login_url buttons, the Mini App): Ada, linked, and the sign-ins seen ----------
+
+
+@pytest.fixture
+def ada_tg(sandbox, request):
+    """Ada's Telegram user. Each one-tap module names its own id (ADA_TELEGRAM_ID), so what
+    one module's presses leave in the sandbox (spent signatures, chats) never meets another's."""
+    return sandbox.add_user(request.module.ADA_TELEGRAM_ID, "Ada", "Lovelace", "ada_tg", started=True)
+
+
+@pytest.fixture
+def ada(ada_tg, db):
+    """Ada's site account (ada@example.com), linked to ada_tg."""
+    from django.contrib.auth import get_user_model
+
+    from .one_tap import link
+
+    user = get_user_model().objects.create_user(username="ada", email="ada@example.com", first_name="Ada")
+    link(user, ada_tg)
+    return user
+
+
+@pytest.fixture
+def sign_ins():
+    """Every sign-in (user_logged_in) while the test runs."""
+    from django.contrib.auth.signals import user_logged_in
+
+    from .one_tap import SignIns
+
+    seen = SignIns()
+    user_logged_in.connect(seen)
+    yield seen
+    user_logged_in.disconnect(seen)

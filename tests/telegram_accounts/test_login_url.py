@@ -8,7 +8,6 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from django.contrib.auth.signals import user_logged_in
 from django.test import Client
 from django.urls import reverse
 
@@ -18,7 +17,7 @@ from project.telegram_accounts.flows import login_url, one_tap
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import next_second, signed_in_user
-from .one_tap import (SignIns, assert_nothing_carries, button_url, known_to, link, open_in_telegram_app, press,
+from .one_tap import (assert_nothing_carries, button_url, known_to, link, open_in_telegram_app, press,
                       query_of, refusals, send_site_button, sign_in_by_email)
 
 pytestmark = pytest.mark.django_db
@@ -27,24 +26,7 @@ BUTTON = one_tap.BUTTON
 FOREIGN_BOT = "foreign_bot"
 
 
-@pytest.fixture
-def ada_tg(sandbox):
-    return sandbox.add_user(600100, "Ada", "Lovelace", "ada_tg", started=True)
-
-
-@pytest.fixture
-def ada(ada_tg, db):
-    user = User.objects.create_user(username="ada", email="ada@example.com", first_name="Ada")
-    link(user, ada_tg)
-    return user
-
-
-@pytest.fixture
-def sign_ins():
-    seen = SignIns()
-    user_logged_in.connect(seen)
-    yield seen
-    user_logged_in.disconnect(seen)
+ADA_TELEGRAM_ID = 600100  # the ada_tg fixture (conftest.py)
 
 
 # --- the button -------------------------------------------------------------------------------

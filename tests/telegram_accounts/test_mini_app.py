@@ -14,18 +14,16 @@ from urllib.parse import parse_qs, unquote
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.contrib.auth.signals import user_logged_in
 from django.test import Client
 from django.urls import reverse
 
 from infra.local.telegram_sandbox import mini_app_keys
 from infra.local.telegram_sandbox.mini_app import THEMES, launcher_host
-from project.accounts.models import User
 from project.telegram_accounts.flows import mini_app, one_tap
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import signed_in_user
-from .one_tap import SignIns, assert_nothing_carries, known_to, link, refusals
+from .one_tap import assert_nothing_carries, known_to, refusals
 
 pytestmark = pytest.mark.django_db
 
@@ -34,24 +32,7 @@ MINI_APP = one_tap.MINI_APP
 FOREIGN_TOKEN = "7000000002:AAH-foreign-sandbox-token-not-a-secret-02"
 
 
-@pytest.fixture
-def ada_tg(sandbox):
-    return sandbox.add_user(610100, "Ada", "Lovelace", "ada_tg", started=True)
-
-
-@pytest.fixture
-def ada(ada_tg, db):
-    user = User.objects.create_user(username="ada", email="ada@example.com", first_name="Ada")
-    link(user, ada_tg)
-    return user
-
-
-@pytest.fixture
-def sign_ins():
-    seen = SignIns()
-    user_logged_in.connect(seen)
-    yield seen
-    user_logged_in.disconnect(seen)
+ADA_TELEGRAM_ID = 610100  # the ada_tg fixture (conftest.py)
 
 
 def person(fake) -> dict:

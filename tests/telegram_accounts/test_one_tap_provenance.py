@@ -15,7 +15,6 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.signals import user_logged_in
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
@@ -26,7 +25,7 @@ from project.telegram_accounts.flows import known_browser, login_url, mini_app
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import next_second, signed_in_user
-from .one_tap import (OPENED_BY_TELEGRAM, SignIns, button_url, known_accounts, known_to, link,
+from .one_tap import (OPENED_BY_TELEGRAM, button_url, known_accounts, known_to,
                       open_in_telegram_app, refusals, sign_in_by_email)
 
 pytestmark = pytest.mark.django_db
@@ -36,24 +35,7 @@ APP = "/accounts/telegram/app/"
 ASKED = "is linked to an account this browser has not been signed in as; asking the person"
 
 
-@pytest.fixture
-def ada_tg(sandbox):
-    return sandbox.add_user(630100, "Ada", "Lovelace", "ada_tg", started=True)
-
-
-@pytest.fixture
-def ada(ada_tg, db):
-    user = User.objects.create_user(username="ada", email="ada@example.com", first_name="Ada")
-    link(user, ada_tg)
-    return user
-
-
-@pytest.fixture
-def sign_ins():
-    seen = SignIns()
-    user_logged_in.connect(seen)
-    yield seen
-    user_logged_in.disconnect(seen)
+ADA_TELEGRAM_ID = 630100  # the ada_tg fixture (conftest.py)
 
 
 def csrf_post(client: Client, page, path: str, data: dict):
