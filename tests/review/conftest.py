@@ -23,3 +23,17 @@ def signed_in_user(client):
 
     user_id = client.session.get("_auth_user_id")
     return get_user_model().objects.get(pk=user_id) if user_id else None
+
+
+@pytest.fixture
+def mallory(db, sandbox, request):
+    """The attacker: a site account of her own, linked to her own Telegram account (each module
+    names the Telegram id, MALLORY_TELEGRAM_ID, so modules never share one)."""
+    from django.contrib.auth import get_user_model
+
+    from project.telegram_accounts.flows import linking
+
+    fake = sandbox.add_user(request.module.MALLORY_TELEGRAM_ID, "Mallory", None, "mallory_tg", started=True)
+    user = get_user_model().objects.create_user(username="mallory", email="mallory@example.net", first_name="Mallory")
+    linking.link(user, {"id": fake.id, "first_name": fake.first_name, "username": fake.username})
+    return user, fake

@@ -24,7 +24,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from project.telegram_accounts.flows import linking
 from project.telegram_accounts.models import TelegramAccount
 
 from .conftest import signed_in_user
@@ -42,15 +41,7 @@ FROM_ANOTHER_SITE = {
 }
 
 
-@pytest.fixture
-def mallory(db, sandbox):
-    """The attacker: a site account of their own, linked to their own Telegram account."""
-    from django.contrib.auth import get_user_model
-
-    fake = sandbox.add_user(690100, "Mallory", None, "mallory_tg", started=True)
-    user = get_user_model().objects.create_user(username="mallory", email="mallory@example.net", first_name="Mallory")
-    linking.link(user, {"id": fake.id, "first_name": fake.first_name, "username": fake.username})
-    return user, fake
+MALLORY_TELEGRAM_ID = 690100  # the mallory fixture (conftest.py)
 
 
 def test_a_link_on_another_site_does_not_sign_the_visitor_in_as_the_attacker(mallory, sandbox):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from project.telegram_accounts.flows import linking
 
 from .conftest import signed_in_user
 from .telegram_side import pressed_url
@@ -40,15 +39,7 @@ OPENED_FROM_AN_EMAIL_THEN_REDIRECTED = {
 }
 
 
-@pytest.fixture
-def mallory(db, sandbox):
-    """The attacker: a site account of her own, linked to her own Telegram account."""
-    from django.contrib.auth import get_user_model
-
-    fake = sandbox.add_user(690300, "Mallory", None, "mallory_tg", started=True)
-    user = get_user_model().objects.create_user(username="mallory", email="mallory@example.net", first_name="Mallory")
-    linking.link(user, {"id": fake.id, "first_name": fake.first_name, "username": fake.username})
-    return user, fake
+MALLORY_TELEGRAM_ID = 690300  # the mallory fixture (conftest.py)
 
 
 def test_a_link_in_an_email_that_redirects_to_a_fresh_button_url_does_not_sign_in_without_asking(mallory, sandbox):
