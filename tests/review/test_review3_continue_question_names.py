@@ -12,7 +12,7 @@ free-text profile name, meetups Profile.display_name) and the Telegram first/las
 @username is simply left out when the Telegram account has none. So the attacker's question
 can read, word for word, exactly as the victim's own one does. The bot's Link question had
 the same problem and was fixed by naming the account by its email address, the one thing an
-attacker cannot copy (project/bot/flows/link_buttons.py account_label, review 2).
+attacker cannot copy (User.owner_label, review 2).
 
 The Telegram side is minted as Telegram signs a login_url press (the stage's bot token, the
 legacy HMAC): what any Telegram user of the bot gets by pressing a button.
@@ -83,7 +83,7 @@ def test_the_continue_question_for_an_attackers_account_reads_differently_from_t
     for a year, surviving sign-out: every later laundered link signs Carol in to it on the
     GET without any question.
     Fix: name the account in the question by what only its owner has, as the bot's Link
-    question does (link_buttons.account_label: its email address, or "an account without an
+    question does (User.owner_label: its email address, or "an account without an
     email address"), e.g. add a masked address ("c***@example.com") to one_tap.choice's
     context and the confirm/switch text of one_tap_choice.html.
     """

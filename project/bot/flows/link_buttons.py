@@ -4,9 +4,9 @@ Linking through the bot asks first (issue 12 item 4).
 `/start <token>` from a Telegram user who could be linked gets a question, not a link:
 "Link this Telegram to the account ada@example.com on Meetups?" with Link and Cancel.
 
-The question names the account by its *full* address and by nothing else. A masked one
-("a…@example.com") kept only characters an attacker chooses for their own account (the first
-letter and a common domain), so "link to a…@gmail.com?" read the same for alice@gmail.com and
+The question names the account by its *full* address and by nothing else (User.owner_label).
+A masked one ("a…@example.com") kept only characters an attacker chooses for their own
+account (the first letter and a common domain), so "link to a…@gmail.com?" read the same for alice@gmail.com and
 for the attacker's ax3@gmail.com, and someone sent the attacker's link as "connect your
 Telegram" pressed Link. The address is the one thing the attacker cannot copy; the display
 name is free text they can (a name "Alice Smith (alice@gmail.com)" would put Alice's address
@@ -46,11 +46,6 @@ def _tag(start_token_id: int, telegram_id: int) -> str:
     return salted_hmac("project.bot.link_buttons", f"{start_token_id}:{telegram_id}").hexdigest()[:16]
 
 
-def account_label(user) -> str:
-    """How the question names the account: its address alone (see above; User.owner_label)."""
-    return user.owner_label
-
-
 def ask(message: Message, start_token) -> None:
     """Ask the person who sent `/start <token>` whether to link (see the module docstring)."""
     tag = _tag(start_token.pk, message.sender.id)
@@ -61,7 +56,7 @@ def ask(message: Message, start_token) -> None:
     replies.say(
         message.chat_id,
         "link_question",
-        {"account_label": account_label(start_token.user), "name": message.sender.first_name},
+        {"account_label": start_token.user.owner_label, "name": message.sender.first_name},
         buttons=buttons,
     )
 
