@@ -10,7 +10,6 @@ the database.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -259,10 +258,6 @@ START_TOKEN_HASH = "x_start_token_sha256"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-def start_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def for_storage(data):
     """`data` (an update, or any part of one) as it is stored: every `/start <token>`
     command's token replaced by its hash (see START_TOKEN_HASH). Parts without one are the
@@ -285,13 +280,16 @@ def for_storage(data):
     if isinstance(text, str):
         command, args, _ = _command(text, data.get("entities"))
         if command == "/start" and args:
+            # The hash StartToken keeps (imported here: only a `/start <token>` needs it).
+            from project.telegram_accounts.flows.connect_via_bot import hash_start_token
+
             copy = copy if copy is not None else dict(data)
             head = text.partition(" ")[0]
             copy["text"] = head
             entities = copy.get("entities") if isinstance(copy.get("entities"), list) else []
             copy["entities"] = [e for e in entities if isinstance(e, dict) and isinstance(e.get("offset"), int)
                                 and e["offset"] < len(head)]
-            copy[START_TOKEN_HASH] = start_token_hash(args)
+            copy[START_TOKEN_HASH] = hash_start_token(args)
     return copy if copy is not None else data
 
 

@@ -44,7 +44,8 @@ class InvalidStartToken(Exception):
         self.reason = reason
 
 
-def _hash(token: str) -> str:
+def hash_start_token(token: str) -> str:
+    """What StartToken keeps of a token (and a stored `/start` update: project.bot.updates)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -56,7 +57,7 @@ def issue_start_token(user) -> str:
         StartToken.objects.filter(user=user, expires_at__lte=now).delete()
         StartToken.objects.create(
             user=user,
-            token_hash=_hash(token),
+            token_hash=hash_start_token(token),
             created_at=now,
             expires_at=now + timedelta(seconds=conf.start_token_ttl()),
         )
@@ -95,7 +96,7 @@ def check_start_token(token: str, telegram_user: dict) -> StartToken:
     token = (token or "").strip()
     if not token or len(token) > 64:
         raise InvalidStartToken("unknown")
-    return check_start_token_hash(_hash(token), telegram_user)
+    return check_start_token_hash(hash_start_token(token), telegram_user)
 
 
 def check_start_token_hash(token_hash: str, telegram_user: dict) -> StartToken:
@@ -147,5 +148,5 @@ def redeem_start_token(token: str, telegram_user: dict) -> TelegramAccount:
     if not token or len(token) > 64:
         raise InvalidStartToken("unknown")
     with transaction.atomic():
-        start_token = StartToken.objects.select_for_update().select_related("user").filter(token_hash=_hash(token)).first()
+        start_token = StartToken.objects.select_for_update().select_related("user").filter(token_hash=hash_start_token(token)).first()
         return _link(_usable(start_token), telegram_user)
